@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -17,13 +19,19 @@ from aituber.core.events import (
     CommentSelected,
     CommentSkipped,
     Event,
+    ReplyCancelled,
     ReplyDelta,
     ReplyEnded,
+    ReplySentence,
     ReplyStarted,
+    StatusChanged,
 )
+from aituber.core.commands import Command, parse_command, parse_control_payload
 from aituber.core.moderation import ModerationSettings, Moderator
-from aituber.core.prompt import build_prompt
-from aituber.core.selection import QueueSettings, SelectionQueue
+from aituber.core.outputguard import OutputGuard
+from aituber.core.prompt import Prompt, PromptBuilder, Turn, select_history
+from aituber.core.selection import IdleTalk, QueueSettings, SelectionQueue
+from aituber.core.textstream import SentenceSplitter, cut_at_last_sentence
 from aituber.core.stats import RunStats
 from aituber.engine.generator import Engine, GenerationOptions
 from aituber.errors import GenerationError
@@ -40,38 +48,6 @@ class Output(Protocol):
         """Take one event; must not block (queue it if sending takes time)."""
 
 
-class OutputGuard:
-    """Streams the model's text through the output filter: holds back the last `hold_chars`
-    characters until they can no longer be the start of an NG word, masks hits, and tells when the
-    reply must be dropped. What it emits, joined, is the final reply."""
-
-    def __init__(self, moderator: Moderator, hold_chars: int = 8) -> None:
-        self._moderator = moderator
-        self._hold = hold_chars
-        self._raw = ""
-        self._emitted = 0
-        self.dropped = False
-
-    def feed(self, text: str) -> str:
-        self._raw += text
-        return self._release(final=False)
-
-    def finish(self) -> str:
-        return self._release(final=True)
-
-    def _release(self, final: bool) -> str:
-        if self.dropped:
-            return ""
-        verdict = self._moderator.filter_output(self._raw)
-        if verdict.dropped:
-            self.dropped = True
-            return ""
-        safe_len = len(verdict.text) if final else max(0, len(verdict.text) - self._hold)
-        out = verdict.text[self._emitted:safe_len]
-        self._emitted += len(out)
-        return out
-
-
 def moderation_settings(character: Character) -> ModerationSettings:
     m = character.moderation
     return ModerationSettings(
@@ -83,17 +59,36 @@ def moderation_settings(character: Character) -> ModerationSettings:
     )
 
 
+def queue_settings(character: Character) -> QueueSettings:
+    q = character.queue
+    return QueueSettings(max_size=q.max_size, max_age_s=q.max_age_s, character_name=character.name,
+                         character_aliases=tuple(character.aliases), paid_max_wait_s=q.paid_max_wait_s,
+                         thanks_burst_size=q.thanks_burst_size)
+
+
 def generation_options(character: Character) -> GenerationOptions:
     g = character.generation
     return GenerationOptions(
         max_new_tokens=g.max_new_tokens, max_chars=g.max_chars, temperature=g.temperature, top_k=g.top_k,
         top_p=g.top_p, repetition_penalty=g.repetition_penalty, no_repeat_ngram_size=g.no_repeat_ngram_size,
-        stop_strings=character.prompt_template.stop_strings,
+        stop_strings=(*character.prompt_template.stop_strings, *character.stop_strings),
+        static_prompt=character.prompt.static_prompt,
     )
 
 
+def prompt_builder(character: Character, engine: Engine | None) -> PromptBuilder:
+    tokenizer = engine.tokenizer if engine is not None else None
+    return PromptBuilder(character.prompt_template, character.persona, viewer_names=character.prompt.viewer_names,
+                         chat_template=tokenizer.chat_template if tokenizer else None,
+                         special_tokens=tokenizer.special_tokens if tokenizer else None)
+
+
 class Pipeline:
-    """Runs one chat session until the source ends and every queued comment is handled."""
+    """Runs one chat session until the source ends and every queued comment is handled.
+
+    Commands (moderators' `!skip`, `!pause`, `!resume`, `!ban NAME`, `!say TEXT`, and the same from the
+    MQTT control topic) all go through `execute`.
+    """
 
     def __init__(self, *, character: Character, engine: Engine, source: ChatSource,
                  outputs: Sequence[Output], clock: Callable[[], float] = time.time,
@@ -105,13 +100,19 @@ class Pipeline:
         self.clock = clock
         self.stats = stats if stats is not None else RunStats()
         self.moderator = Moderator(moderation_settings(character))
-        self.queue = SelectionQueue(QueueSettings(max_size=character.queue.max_size,
-                                                  max_age_s=character.queue.max_age_s,
-                                                  character_name=character.name))
+        self.queue = SelectionQueue(queue_settings(character))
         self.options = generation_options(character)
+        self.prompts = prompt_builder(character, engine) if engine is not None or character.template != "chat" else None
+        self.memory: collections.deque[Turn] = collections.deque(maxlen=max(character.prompt.memory_turns, 1))
+        idle = character.idle
+        self.idle = IdleTalk(character.topics, idle.after_s, idle.cooldown_s) if idle.after_s else None
+        self.paused = False
+        self._says: collections.deque[str] = collections.deque(maxlen=20)
         self._wake = asyncio.Event()
         self._source_done = False
         self._reply_seq = 0
+        self._reply_task: asyncio.Task[None] | None = None
+        self._last_activity = clock()
 
     def emit(self, event: Event) -> None:
         self.stats.record(event)
@@ -122,10 +123,57 @@ class Pipeline:
                 log.exception("output %s failed on %s", type(output).__name__, type(event).__name__)
 
     async def run(self) -> RunStats:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._ingest(), name="ingest")
-            tg.create_task(self._respond(), name="respond")
+        self.emit(StatusChanged("paused" if self.paused else "online"))
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._ingest(), name="ingest")
+                tg.create_task(self._respond(), name="respond")
+        finally:
+            self.emit(StatusChanged("offline"))
         return self.stats
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def execute(self, command: Command) -> None:
+        log.info("command from %s: %s %s", command.source, command.name, command.arg)
+        match command.name:
+            case "skip":
+                self.skip()
+            case "pause":
+                if not self.paused:
+                    self.paused = True
+                    self.emit(StatusChanged("paused"))
+            case "resume":
+                if self.paused:
+                    self.paused = False
+                    self.emit(StatusChanged("online"))
+            case "ban":
+                self.moderator.block(command.arg)
+                for comment in self.queue.comments():
+                    if self.moderator.is_blocked(comment) and self.queue.remove(comment.id) is not None:
+                        self.emit(CommentSkipped(comment, "blocked_viewer"))
+            case "say":
+                self._says.append(command.arg)
+        self._wake.set()
+
+    def handle_control(self, payload: bytes | str) -> None:
+        """A message on the MQTT control topic; a bad one is a warning, never an error."""
+        try:
+            command = parse_control_payload(payload)
+        except ValueError as exc:
+            log.warning("%s", exc)
+            return
+        self.execute(command)
+
+    def skip(self) -> bool:
+        """Cancel the reply being generated (it stops within one token). False if none is."""
+        task = self._reply_task
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
+    # -- ingest ---------------------------------------------------------------------------------
 
     async def _ingest(self) -> None:
         try:
@@ -144,6 +192,11 @@ class Pipeline:
                 self.emit(CommentSkipped(removed, "deleted"))
             return
         self.emit(CommentSeen(item))
+        command = parse_command(item)
+        if command is not None:
+            self.emit(CommentSkipped(item, "command"))
+            self.execute(command)
+            return
         reason = self.moderator.check(item, now)
         if reason is not None:
             self.emit(CommentSkipped(item, reason))
@@ -152,64 +205,145 @@ class Pipeline:
             self.emit(CommentSkipped(dropped.comment, dropped.reason))
         self._wake.set()
 
+    # -- respond --------------------------------------------------------------------------------
+
     async def _respond(self) -> None:
         while True:
-            comment, expired = self.queue.pop(self.clock())
-            for dropped in expired:
-                self.emit(CommentSkipped(dropped.comment, dropped.reason))
-            if comment is not None:
-                await self.reply(comment)
+            now = self.clock()
+            if self._says:
+                await self.speak(self._says.popleft(), comment_id="say")
                 continue
-            if self._source_done and len(self.queue) == 0:
+            thanks = self.queue.take_thanks(now)
+            if thanks:
+                await self.speak(self.thanks_text(thanks), comment_id="thanks:" + ",".join(c.id for c in thanks))
+                continue
+            if not self.paused:
+                comment, expired = self.queue.pop(now)
+                for dropped in expired:
+                    self.emit(CommentSkipped(dropped.comment, dropped.reason))
+                if comment is not None:
+                    await self.reply(comment)
+                    continue
+                if self._source_done and len(self.queue) == 0 and self.queue.thanks_pending == 0:
+                    return
+                topic = self.idle.due(now, self._last_activity, len(self.queue)) if self.idle else None
+                if topic is not None and not self._source_done:
+                    await self.talk(topic)
+                    continue
+            elif self._source_done:
                 return
             self._wake.clear()
             try:
-                async with asyncio.timeout(1.0):
+                async with asyncio.timeout(0.5):
                     await self._wake.wait()
             except TimeoutError:
                 pass
 
+    def thanks_text(self, comments: Sequence[Comment]) -> str:
+        names = list(dict.fromkeys(c.author.name for c in comments))
+        shown = "、".join(f"{n}さん" for n in names[:5]) + ("ほか" if len(names) > 5 else "")
+        return self.character.thanks.format(names=shown)
+
     async def reply(self, comment: Comment) -> ReplyEnded:
+        """Answer one comment with the model."""
+        assert self.prompts is not None
+        history = select_history(self.memory, self.engine.tokenizer.count, self.character.prompt.memory_tokens) \
+            if self.character.prompt.memory_turns else []
+        text = self.moderator.prompt_text(comment)
+        prompt = self.prompts.build(text, comment.author.name, history)
+        ended = await self._generate(prompt, comment=comment)
+        self.moderator.note_answered(comment, self.clock())
+        if ended.text and ended.stop_reason in ("stop", "length"):
+            self.memory.append(Turn(text, ended.text, comment.author.name))
+        return ended
+
+    async def talk(self, topic: str) -> ReplyEnded:
+        """Idle talk: the character brings up a topic of its own."""
+        assert self.prompts is not None
+        prompt = self.prompts.build(self.character.topic_prompt.format(topic=topic))
+        ended = await self._generate(prompt, comment_id=f"idle:{topic}")
+        self._last_activity = self.clock()
+        return ended
+
+    async def speak(self, text: str, comment_id: str) -> ReplyEnded:
+        """Say a fixed text (`!say`, thanks) as the character, through the output filter."""
+        return await self._generate(text, comment_id=comment_id, fixed=True)
+
+    async def _generate(self, source: Prompt | str, *, comment: Comment | None = None, comment_id: str = "",
+                        fixed: bool = False) -> ReplyEnded:
         self._reply_seq += 1
         reply_id = f"r{self._reply_seq}"
+        comment_id = comment.id if comment is not None else comment_id
         picked = time.perf_counter()
-        self.emit(CommentSelected(comment, reply_id, queued_s=max(0.0, self.clock() - comment.timestamp)))
-        self.emit(ReplyStarted(reply_id, comment.id))
-        prompt = build_prompt(self.character.prompt_template, self.character.persona,
-                              self.moderator.prompt_text(comment))
+        if comment is not None:
+            self.emit(CommentSelected(comment, reply_id, queued_s=max(0.0, self.clock() - comment.timestamp)))
+        self.emit(ReplyStarted(reply_id, comment_id))
         guard = OutputGuard(self.moderator)
+        sentences = SentenceSplitter()
         parts: list[str] = []
         first_token_s: float | None = None
-        stop, tokens = "stop", 0
+        stop, tokens, n_sentences = "stop", 0, 0
 
         def show(text: str) -> None:
-            nonlocal first_token_s
-            if text:
-                if first_token_s is None:
-                    first_token_s = time.perf_counter() - picked
-                parts.append(text)
-                self.emit(ReplyDelta(reply_id, text))
+            nonlocal first_token_s, n_sentences
+            if not text:
+                return
+            if first_token_s is None:
+                first_token_s = time.perf_counter() - picked
+            parts.append(text)
+            self.emit(ReplyDelta(reply_id, text))
+            for sentence in sentences.feed(text):
+                self.emit(ReplySentence(reply_id, sentence, n_sentences))
+                n_sentences += 1
 
-        stream = self.engine.stream(prompt, self.options)
+        async def consume() -> None:
+            nonlocal stop, tokens
+            if fixed:
+                assert isinstance(source, str)
+                show(guard.feed(source))
+                return
+            async with contextlib.aclosing(self.engine.stream(source, self.options)) as stream:
+                async for chunk in stream:
+                    show(guard.feed(chunk.text))
+                    if guard.dropped:
+                        stop = "filtered"
+                        return
+                    if chunk.end is not None:
+                        stop, tokens = chunk.end, chunk.tokens
+
+        task = asyncio.create_task(consume(), name=f"reply-{reply_id}")
+        self._reply_task = task
         try:
-            async for chunk in stream:
-                show(guard.feed(chunk.text))
-                if guard.dropped:
-                    stop = "filtered"
-                    break
-                if chunk.end is not None:
-                    stop, tokens = chunk.end, chunk.tokens
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the whole run is stopping
+            stop = "cancelled"
         except GenerationError as exc:
-            log.error("reply to %s failed: %s", comment.id, exc)
+            log.error("reply %s failed: %s", reply_id, exc)
             stop = "error"
         finally:
-            await stream.aclose()
-        if not guard.dropped:
+            self._reply_task = None
+        if guard.dropped:
+            stop = "filtered"
+            log.warning("reply %s dropped by the output filter (%s)", reply_id, ", ".join(guard.hits))
+        text = "".join(parts)
+        if stop in ("cancelled", "filtered"):
+            self.emit(ReplyCancelled(reply_id, stop))
+        else:
             show(guard.finish())
-        self.moderator.note_answered(comment, self.clock())
-        ended = ReplyEnded(reply_id=reply_id, comment_id=comment.id, text="".join(parts), stop_reason=stop,
+            text = "".join(parts)
+            if stop == "length" and self.character.generation.cut_long_replies:
+                text = cut_at_last_sentence(text)
+            if text == "".join(parts):
+                for sentence in sentences.flush():
+                    self.emit(ReplySentence(reply_id, sentence, n_sentences))
+                    n_sentences += 1
+        ended = ReplyEnded(reply_id=reply_id, comment_id=comment_id, text=text, stop_reason=stop,
                            first_token_s=first_token_s, total_s=time.perf_counter() - picked, tokens=tokens)
         self.emit(ended)
+        self._last_activity = self.clock()
         return ended
 
 

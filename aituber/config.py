@@ -26,6 +26,8 @@ class GenerationSettings(_Strict):
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     repetition_penalty: float = Field(1.1, ge=1.0)
     no_repeat_ngram_size: int = Field(0, ge=0)
+    cut_long_replies: bool = True
+    """A reply that runs over the length limit is cut after its last complete sentence."""
 
 
 class ModerationConfig(_Strict):
@@ -43,6 +45,21 @@ class ModerationConfig(_Strict):
 class QueueConfig(_Strict):
     max_size: int = Field(20, ge=1)
     max_age_s: float = Field(60.0, gt=0)
+    paid_max_wait_s: float = Field(45.0, gt=0)
+    thanks_burst_size: int = Field(3, ge=0)
+
+
+class PromptConfig(_Strict):
+    viewer_names: bool = True
+    memory_turns: int = Field(2, ge=0, le=20)
+    memory_tokens: int = Field(160, ge=0)
+    static_prompt: bool = True
+
+
+class IdleConfig(_Strict):
+    after_s: float | None = Field(None, gt=0)
+    """Talk from `topics` after this many seconds with nothing selected; None = never."""
+    cooldown_s: float = Field(90.0, ge=0)
 
 
 class Character(_Strict):
@@ -51,11 +68,17 @@ class Character(_Strict):
     first_person: str = ""
     sentence_endings: list[str] = []
     persona: str = ""
+    aliases: list[str] = []
     template: str = "instruction"
     topics: list[str] = []
+    topic_prompt: str = "（雑談）{topic}について、視聴者に話しかけて"
+    thanks: str = "{names}、スーパーチャットありがとう！"
+    stop_strings: list[str] = []
     generation: GenerationSettings = GenerationSettings()
+    prompt: PromptConfig = PromptConfig()
     moderation: ModerationConfig = ModerationConfig()
     queue: QueueConfig = QueueConfig()
+    idle: IdleConfig = IdleConfig()
 
     @property
     def prompt_template(self) -> Template:

@@ -6,7 +6,7 @@
  *
  * What it does:
  *   - reads URL parameters (with validation and defaults),
- *   - works out the WebSocket URL (?ws=..., else ws(s)://<page host>/ws),
+ *   - works out the WebSocket URL (?ws=..., else ws(s)://<page host>/ws), passing ?token= on,
  *   - keeps the connection up, reconnecting with exponential backoff (0.5 s doubling to 10 s,
  *     reset after a successful connect),
  *   - follows the reply protocol (state / comment_selected / reply_* / status) and calls the page,
@@ -79,10 +79,20 @@
   /**
    * The WebSocket URL: ?ws=... when given (ws:, wss:, or http(s): which is mapped to ws(s):),
    * else the page's own host with path /ws. Returns null when none can be had (file:// without ?ws).
+   * The page's ?token= (needed when the bot listens beyond this machine) is passed on, unless the
+   * ?ws= URL carries its own.
    */
   function resolveWsUrl(search, location) {
     const loc = location || global.location;
-    const given = params(search === undefined ? loc.search : search).string("ws", null);
+    const p = params(search === undefined ? loc.search : search);
+    const token = p.string("token", null);
+    const withToken = (href) => {
+      if (token === null) return href;
+      const url = new URL(href);
+      if (!url.searchParams.has("token")) url.searchParams.set("token", token);
+      return url.href;
+    };
+    const given = p.string("ws", null);
     if (given !== null) {
       let url;
       try {
@@ -97,10 +107,10 @@
         console.error(`${LOG} ?ws=${given} must be a ws:// or wss:// URL`);
         return null;
       }
-      return url.href;
+      return withToken(url.href);
     }
     if (loc.protocol === "http:" || loc.protocol === "https:") {
-      return `${loc.protocol === "https:" ? "wss:" : "ws:"}//${loc.host}/ws`;
+      return withToken(`${loc.protocol === "https:" ? "wss:" : "ws:"}//${loc.host}/ws`);
     }
     return null;
   }
@@ -273,6 +283,7 @@
     function handle(msg) {
       switch (msg.type) {
         case "state": {
+          if (typeof msg.status === "string") handle({ type: "status", status: msg.status });
           if (msg.character && typeof msg.character === "object") {
             s.character = { id: str(msg.character.id), name: str(msg.character.name) };
             if (typeof h.character === "function") h.character(s.character, s);
@@ -322,6 +333,7 @@
         }
         case "reply_end": {
           if (idOf(msg.reply_id) !== s.replyId) break;
+          if (s.ended && s.stopReason === "cancelled") break; // withdrawn: stays cleared
           if (typeof msg.text === "string") setText(msg.text);
           s.streaming = false;
           s.ended = true;

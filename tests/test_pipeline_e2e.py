@@ -32,6 +32,9 @@ def engine(tiny_model):
 async def test_replay_reaches_a_websocket_client_and_the_transcript(engine, sample_character, tmp_path):
     ctranslate2.set_random_seed(7)
     character = load_character(sample_character).character
+    # Replies are shown as they stream; keep long ones whole (no cut at the last sentence) here.
+    character = character.model_copy(update={
+        "generation": character.generation.model_copy(update={"cut_long_replies": False})})
     overlay = OverlayServer(port=0, character={"id": character.id, "name": character.name})
     await overlay.start()
     transcript = TranscriptWriter(tmp_path / "transcript.jsonl")

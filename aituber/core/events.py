@@ -43,9 +43,10 @@ class ReplyEnded:
     reply_id: str
     comment_id: str
     text: str
-    """The whole reply: exactly the deltas joined."""
+    """The final reply: the deltas joined; shorter only when a reply that ran over the length limit
+    was cut at its last complete sentence (stop_reason "length")."""
     stop_reason: str
-    """"stop" (end token or stop string), "length", "cancelled" or "error"."""
+    """"stop" (end token or stop string), "length", "cancelled", "filtered" or "error"."""
     first_token_s: float | None
     """Selected -> first delta; None when the reply is empty."""
     total_s: float
@@ -53,4 +54,30 @@ class ReplyEnded:
     tokens: int
 
 
-Event = CommentSeen | CommentSkipped | CommentSelected | ReplyStarted | ReplyDelta | ReplyEnded
+@dataclass(frozen=True, slots=True)
+class ReplySentence:
+    """A complete sentence of the reply (split on 。！？!? and newlines), for TTS; the last one may
+    lack a final mark."""
+
+    reply_id: str
+    text: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyCancelled:
+    """The reply was withdrawn (`!skip`, an NG word with the drop setting): clear it from screens.
+    A `ReplyEnded` with the same stop reason follows, for statistics and the transcript."""
+
+    reply_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    status: str
+    """"online", "paused" or "offline"."""
+
+
+Event = (CommentSeen | CommentSkipped | CommentSelected | ReplyStarted | ReplyDelta | ReplySentence
+         | ReplyCancelled | ReplyEnded | StatusChanged)

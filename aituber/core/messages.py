@@ -1,40 +1,81 @@
-"""The wire format of events for the overlay WebSocket (and later MQTT): plain dicts, no I/O."""
+"""The wire format of pipeline events for the overlay WebSocket and MQTT: plain dicts, no I/O.
+
+docs/protocol.md describes every message; `PROTOCOL_VERSION` goes up when a message changes in a
+way an existing client would misread (new message types and new fields do not change it).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aituber.core.chatlog import comment_to_record
+from aituber.core.comment import Comment
 from aituber.core.events import (
     CommentSelected,
     CommentSkipped,
     Event,
+    ReplyCancelled,
     ReplyDelta,
     ReplyEnded,
+    ReplySentence,
     ReplyStarted,
+    StatusChanged,
 )
 
 PROTOCOL_VERSION = 1
 
+STATUSES = ("online", "paused", "offline")
+"""What the bot can be doing: answering, paused by a moderator, or gone."""
 
-def comment_message(comment) -> dict[str, Any]:
+# WebSocket close codes the overlay server uses (RFC 6455 section 7.4; 4000-4999 are private).
+CLOSE_GOING_AWAY = 1001
+"""The server is shutting down."""
+CLOSE_KEEPALIVE_TIMEOUT = 1011
+"""The client did not answer a keepalive ping in time (sent by websockets itself)."""
+CLOSE_TOO_SLOW = 4000
+"""The client fell `client_queue_size` messages behind and was dropped; reconnecting is fine."""
+
+Message = dict[str, Any]
+
+
+def comment_message(comment: Comment) -> Message:
     record = comment_to_record(comment)
     record.pop("offset_s", None)
     return record
 
 
-def event_to_message(event: Event, ts: float) -> dict[str, Any] | None:
-    """The JSON message for an event, or None for events the overlay does not get."""
+def event_to_message(event: Event, ts: float) -> Message | None:
+    """The JSON message for an event, or None for events that are not sent (CommentSeen)."""
     match event:
-        case CommentSelected(comment=comment, reply_id=reply_id):
-            return {"type": "comment_selected", "reply_id": reply_id, "comment": comment_message(comment), "ts": ts}
+        case CommentSelected(comment=comment, reply_id=reply_id, queued_s=queued_s):
+            return {"type": "comment_selected", "reply_id": reply_id, "comment": comment_message(comment),
+                    "queued_s": round(queued_s, 3), "ts": ts}
         case ReplyStarted(reply_id=reply_id, comment_id=comment_id):
             return {"type": "reply_start", "reply_id": reply_id, "comment_id": comment_id, "ts": ts}
         case ReplyDelta(reply_id=reply_id, text=text):
             return {"type": "reply_delta", "reply_id": reply_id, "text": text, "ts": ts}
+        case ReplySentence(reply_id=reply_id, text=text, index=index):
+            return {"type": "reply_sentence", "reply_id": reply_id, "index": index, "text": text, "ts": ts}
         case ReplyEnded():
             return {"type": "reply_end", "reply_id": event.reply_id, "comment_id": event.comment_id,
                     "text": event.text, "stop_reason": event.stop_reason, "ts": ts}
+        case ReplyCancelled(reply_id=reply_id, reason=reason):
+            return {"type": "reply_cancelled", "reply_id": reply_id, "reason": reason, "ts": ts}
         case CommentSkipped(comment=comment, reason=reason):
             return {"type": "skipped", "comment_id": comment.id, "reason": reason, "ts": ts}
+        case StatusChanged(status=status):
+            return status_message(status, ts)
     return None
+
+
+def status_message(status: str, ts: float) -> Message:
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+    return {"type": "status", "status": status, "ts": ts}
+
+
+def state_message(character: dict[str, Any], current: dict[str, Any] | None, status: str,
+                  ts: float) -> Message:
+    """The first message on every connection: who is speaking, the reply so far, the status."""
+    return {"type": "state", "version": PROTOCOL_VERSION, "character": character, "current": current,
+            "status": status, "ts": ts}

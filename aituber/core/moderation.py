@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import itertools
 import logging
 import re
 import unicodedata
@@ -112,17 +113,16 @@ def _fold_pattern(pattern: str) -> str:
 
 
 def _plain_pattern(word: str) -> str:
-    """Each character of a squashed plain entry may be repeated ("しね" also matches "ししねねね")."""
+    """Each character of a squashed plain entry may be repeated ("しね" also matches "ししねねね").
+
+    Written "しし*ねね*" rather than "し+ね+": an alternative that starts with a literal is skipped by the
+    regex engine after one comparison, which keeps the combined pattern fast.
+    """
     parts: list[str] = []
-    for ch, run in ((k, len(list(g))) for k, g in _groupby(word)):
-        parts.append(re.escape(ch) + ("+" if run == 1 else "{%d,}" % run))
+    for ch, group in itertools.groupby(word):
+        escaped = re.escape(ch)
+        parts.append(escaped * len(list(group)) + escaped + "*")
     return "".join(parts)
-
-
-def _groupby(text: str) -> Iterable[tuple[str, Iterable[str]]]:
-    import itertools
-
-    return itertools.groupby(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,12 +167,12 @@ def _compile_entries(entries: Iterable[str], origin: str) -> list[_Entry]:
     return compiled
 
 
-def _combine(entries: list[_Entry]) -> re.Pattern[str] | None:
+def _combine(entries: list[_Entry], flags: int) -> re.Pattern[str] | None:
     if not entries:
         return None
     ordered = sorted(entries, key=lambda e: -len(e.pattern.pattern))
     try:
-        return re.compile("|".join(f"(?:{e.pattern.pattern})" for e in ordered), re.IGNORECASE)
+        return re.compile("|".join(f"(?:{e.pattern.pattern})" for e in ordered), flags)
     except re.error:  # e.g. inline global flags in one entry: fall back to searching them one by one
         return None
 
@@ -181,11 +181,23 @@ class NgMatcher:
     """A set of NG entries matched on normalised text: plain words on squashed text, regexes on spaced text."""
 
     def __init__(self, entries: Iterable[str], origin: str = "ng_words") -> None:
-        compiled = _compile_entries(entries, origin)
-        self._plain = [e for e in compiled if e.plain]
-        self._regex = [e for e in compiled if not e.plain]
-        self._plain_all = _combine(self._plain)
-        self._regex_all = _combine(self._regex)
+        self._set(_compile_entries(entries, origin))
+
+    def _set(self, compiled: list[_Entry]) -> None:
+        unique: dict[tuple[bool, str], _Entry] = {}
+        for entry in compiled:
+            unique.setdefault((entry.plain, entry.pattern.pattern), entry)
+        self._plain = [e for e in unique.values() if e.plain]
+        self._regex = [e for e in unique.values() if not e.plain]
+        self._plain_all = _combine(self._plain, 0)  # plain entries are already case folded
+        self._regex_all = _combine(self._regex, re.IGNORECASE)
+
+    @classmethod
+    def merged(cls, *matchers: NgMatcher) -> NgMatcher:
+        """One matcher searching every entry of `matchers` with a single pass per kind."""
+        merged = cls.__new__(cls)
+        merged._set([e for m in matchers for e in (*m._plain, *m._regex)])
+        return merged
 
     def __len__(self) -> int:
         return len(self._plain) + len(self._regex)
@@ -290,9 +302,12 @@ def _fold_raw(text: str) -> str:
     return unicodedata.normalize("NFKC", strip_invisible(text)).casefold()
 
 
-def looks_like_injection(text: str, normalized: str | None = None) -> bool:
-    """Obvious prompt injection ("ignore previous instructions", "前の指示を無視") or template/special tokens."""
-    raw = _fold_raw(text)
+def looks_like_injection(text: str, normalized: str | None = None, raw: str | None = None) -> bool:
+    """Obvious prompt injection ("ignore previous instructions", "前の指示を無視") or template/special tokens.
+
+    `normalized` (`normalize(text)`) and `raw` (`_fold_raw(text)`) may be passed when already computed.
+    """
+    raw = _fold_raw(text) if raw is None else raw
     if ("<" in raw or "#" in raw or "[" in raw) and _TEMPLATE_MARKERS.search(raw):
         return True
     norm = normalize(text) if normalized is None else normalized
@@ -357,8 +372,10 @@ def neutralize_prompt_text(text: str, max_chars: int = 0, character_name: str = 
         text = _URL.sub("(URL)", text)
     text = " ".join(text.split())
     role = _role_colon(character_name)
-    while role.search(text):
-        text = role.sub(r"\1 ", text)
+    if role.search(text):
+        while role.search(text):
+            text = role.sub(r"\1 ", text)
+        text = " ".join(text.split())
     if max_chars > 0 and len(text) > max_chars:
         text = text[:max_chars].rstrip()
     return text
@@ -389,8 +406,9 @@ class Moderator:
                 f'moderation.output_ng_action must be "mask" or "drop", got {settings.output_ng_action!r}'
             )
         self.settings = settings
-        self._character_ng = NgMatcher(settings.ng_words, origin="character ng_words")
-        self._matchers = [m for m in (_builtin_matcher() if settings.use_builtin_ng_words else None, self._character_ng) if m]
+        character_ng = NgMatcher(settings.ng_words, origin="character ng_words")
+        self._ng = NgMatcher.merged(_builtin_matcher(), character_ng) if settings.use_builtin_ng_words else character_ng
+        self._ng_names: dict[str, bool] = {}
         self._blocked_ids: set[str] = set()
         self._blocked_names: set[str] = set()
         for viewer in settings.blocked_viewers:
@@ -404,11 +422,15 @@ class Moderator:
 
     def ng_hits(self, text: str) -> tuple[str, ...]:
         """The NG entries (built-in and per-character) that `text` contains."""
-        normalized = normalize(text)
-        return tuple(h for m in self._matchers for h in m.hits(normalized))
+        return self._ng.hits(normalize(text))
 
-    def _is_ng(self, normalized: str) -> bool:
-        return any(m.matches(normalized) for m in self._matchers)
+    def _is_ng_name(self, name: str) -> bool:
+        found = self._ng_names.get(name)
+        if found is None:
+            if len(self._ng_names) >= 65536:
+                self._ng_names.clear()
+            found = self._ng_names[name] = self._ng.matches(normalize(name))
+        return found
 
     # -- blocking --
 
@@ -439,27 +461,29 @@ class Moderator:
         if not privileged and (self._blocked_ids or self._blocked_names) and self.is_blocked(comment):
             return "blocked_viewer"
         text = comment.text
-        if not strip_invisible(text).strip():
-            if comment.kind is CommentKind.TEXT:
+        is_text = comment.kind is CommentKind.TEXT
+        if not text or text.isspace():
+            if is_text:
                 return "empty"
             text = ""
-        if author.name and self._is_ng(normalize(author.name)):
+        if author.name and self._is_ng_name(author.name):
             return "ng_name"
         if not text:
             return None  # a membership or sticker without a message
         normalized = normalize(text)
-        if self._is_ng(normalized):
+        if not normalized and not strip_invisible(text).strip():
+            return "empty" if is_text else None  # only invisible characters
+        if self._ng.matches(normalized):
             return "ng_word"
-        if looks_like_injection(text, normalized):
+        raw = _fold_raw(text)
+        if looks_like_injection(text, normalized, raw):
             return "injection"
         if privileged or comment.kind.is_paid:
             return None
         if s.max_comment_chars > 0 and len(text) > s.max_comment_chars and not s.truncate_long:
             return "too_long"
-        if s.block_urls:
-            folded = _fold_raw(text)
-            if _may_hold_url(folded) and _URL.search(folded):
-                return "url"
+        if s.block_urls and _may_hold_url(raw) and _URL.search(raw):
+            return "url"
         key = squash(normalized)
         if not key:
             return "symbols_only"
@@ -479,18 +503,27 @@ class Moderator:
         s = self.settings
         reason: str | None = None
         said = self._said.get(viewer)
-        bigrams = _bigrams(key) if len(key) >= 4 else None
+        bigrams: frozenset[str] | None = None
         if said is None:
             said = self._said[viewer] = collections.deque(maxlen=self._MAX_HISTORY_PER_VIEWER)
         else:
+            similarity = s.near_duplicate_similarity
             for old in said:
                 if now - old.at > s.near_duplicate_window_s:
                     continue
-                if old.key == key or (
-                    bigrams is not None
-                    and old.bigrams is not None
-                    and len(bigrams & old.bigrams) >= s.near_duplicate_similarity * len(bigrams | old.bigrams)
-                ):
+                if old.key == key:
+                    reason = "repeat"
+                    break
+                if len(key) < 4 or len(old.key) < 4:
+                    continue
+                shorter, longer = sorted((len(key), len(old.key)))
+                if shorter - 1 < similarity * (longer - 1):  # Jaccard <= |A|/|B|: cannot be similar enough
+                    continue
+                if bigrams is None:
+                    bigrams = _bigrams(key)
+                if old.bigrams is None:
+                    old.bigrams = _bigrams(old.key)
+                if len(bigrams & old.bigrams) >= similarity * len(bigrams | old.bigrams):
                     reason = "repeat"
                     break
         said.append(_Said(now, key, bigrams))
@@ -498,11 +531,16 @@ class Moderator:
             posters = self._posters.get(key)
             if posters is None:
                 posters = self._posters[key] = {}
+            else:
+                posters.pop(viewer, None)  # re-insert at the end: the dict stays in time order
+                while posters:
+                    first = next(iter(posters))
+                    if now - posters[first] <= s.flood_window_s:
+                        break
+                    del posters[first]
             posters[viewer] = now
             if reason is None and len(posters) >= s.flood_threshold:
-                recent = sum(1 for at in posters.values() if now - at <= s.flood_window_s)
-                if recent >= s.flood_threshold:
-                    reason = "flood"
+                reason = "flood"
         return reason
 
     def _sweep(self, now: float) -> None:
@@ -514,12 +552,8 @@ class Moderator:
         self._next_sweep = now + horizon
         for viewer in [v for v, said in self._said.items() if not said or now - said[-1].at > s.near_duplicate_window_s]:
             del self._said[viewer]
-        for key in list(self._posters):
-            posters = self._posters[key]
-            for viewer in [v for v, at in posters.items() if now - at > s.flood_window_s]:
-                del posters[viewer]
-            if not posters:
-                del self._posters[key]
+        for key in [k for k, posters in self._posters.items() if now - next(reversed(posters.values())) > s.flood_window_s]:
+            del self._posters[key]  # its newest poster is outside the window, so all are
         for viewer in [v for v, times in self._answered.items() if not times or now - times[-1] > s.viewer_window_s]:
             del self._answered[viewer]
 
@@ -539,15 +573,9 @@ class Moderator:
 
     def filter_output(self, text: str) -> OutputVerdict:
         """Mask (or drop, by setting) NG words in a reply of the model."""
-        hits: list[str] = []
-        masked: str | None = text
-        for matcher in self._matchers:
-            if masked is None:
-                break
-            masked, found = matcher.mask(masked)
-            hits += found
+        masked, hits = self._ng.mask(text)
         if not hits:
             return OutputVerdict(text, False, ())
-        if masked is None or self.settings.output_ng_action == "drop" or self._is_ng(normalize(masked)):
-            return OutputVerdict("", True, tuple(dict.fromkeys(hits)))
-        return OutputVerdict(masked, False, tuple(dict.fromkeys(hits)))
+        if masked is None or self.settings.output_ng_action == "drop":
+            return OutputVerdict("", True, hits)
+        return OutputVerdict(masked, False, hits)

@@ -22,7 +22,7 @@ from itertools import chain
 
 from aituber.core.comment import Author
 
-__all__ = ["fold", "normalize", "normalize_spans", "squash", "viewer_key"]
+__all__ = ["Span", "fold", "name_key", "normalize", "normalize_spans", "squash", "strip_invisible", "viewer_key"]
 
 _NO_SPACE_SCRIPT_START = "\u2e80"
 """CJK radicals, kana, kanji and everything above: scripts written without spaces between words."""
@@ -61,9 +61,12 @@ def _build_tables() -> tuple[dict[int, str | None], dict[int, str | None]]:
 _Table = list[int | str | None]
 
 
+_IDENTITY: _Table = list(range(0x10000))
+
+
 def _as_list(table: dict[int, str | None]) -> _Table:
     """The BMP part of a table as a list: str.translate looks a list up without raising for misses."""
-    codes: _Table = list(range(0x10000))
+    codes = list(_IDENTITY)
     for cp, value in table.items():
         if cp < 0x10000:
             codes[cp] = value
@@ -101,6 +104,12 @@ def fold(text: str) -> str:
         text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
         text = _translate(text, _AFTER_BMP, _AFTER)
     return text
+
+
+def strip_invisible(text: str) -> str:
+    """Zero-width, format and control characters removed (whitespace controls become spaces); full-width
+    ASCII becomes ASCII, as NFKC would do. Nothing else changes."""
+    return _translate(text, _BEFORE_BMP, _BEFORE)
 
 
 def _joins(left: str, right: str) -> bool:

@@ -1,11 +1,52 @@
-"""Holds moderated comments and picks the next one to answer. Pure: no I/O, `now` is a parameter."""
+"""Holds moderated comments and picks the next one to answer; makes sure every paid message is acknowledged.
+
+Pure: no I/O, the time is a parameter (`now`, seconds). The queue is bounded: when it is full, the comment
+with the lowest standing (kind, amount and question-ness minus waiting time) is dropped, "queue_full".
+Comments older than `max_age_s` are dropped "stale". A paid message (super chat, super sticker) is never
+dropped that way: when it cannot be answered in time (it waited `paid_max_wait_s`, the queue is full of
+paid messages, or `thanks_burst_size` of them arrived within `thanks_burst_window_s`) it moves to the
+thanks list ("paid_thanked"), which `take_thanks` hands out in batches to be thanked collectively.
+
+`IdleTalk` proposes a topic when nothing has been selected for a while.
+"""
 
 from __future__ import annotations
 
 import collections
+import heapq
+import itertools
+import math
+import random
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aituber.core.comment import Comment
+from aituber.core.comment import Comment, CommentKind
+from aituber.core.normalize import normalize, squash, viewer_key
+
+__all__ = ["DROP_REASONS", "Dropped", "IdleTalk", "QueueSettings", "SelectionQueue", "is_question"]
+
+DROP_REASONS = ("queue_full", "stale", "deleted", "duplicate", "paid_thanked")
+
+_YEN_PER_UNIT = (
+    ("JPY", 1.0),
+    ("USD", 150.0),
+    ("EUR", 160.0),
+    ("GBP", 190.0),
+    ("AUD", 100.0),
+    ("CAD", 110.0),
+    ("KRW", 0.11),
+    ("TWD", 4.7),
+    ("HKD", 19.0),
+    ("CNY", 21.0),
+    ("SGD", 110.0),
+    ("PHP", 2.6),
+    ("IDR", 0.0095),
+    ("THB", 4.2),
+    ("INR", 1.8),
+    ("BRL", 27.0),
+    ("MXN", 8.0),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,68 +54,306 @@ class QueueSettings:
     max_size: int = 20
     max_age_s: float = 60.0
     character_name: str = ""
+    character_aliases: tuple[str, ...] = ()
+    """Other names viewers call the character by (mentions score higher)."""
+    paid_weight: float = 100.0
+    """Super chat / super sticker."""
+    membership_weight: float = 60.0
+    """A new member (membership or gifted memberships)."""
+    member_weight: float = 15.0
+    """The author is a channel member."""
+    owner_weight: float = 20.0
+    question_weight: float = 10.0
+    mention_weight: float = 10.0
+    amount_weight: float = 10.0
+    """Points per factor of ten of the paid amount in yen (¥100 -> 20, ¥10,000 -> 40)."""
+    decay_per_s: float = 0.2
+    """Freshness: points lost per second of waiting."""
+    answered_penalty: float = 15.0
+    """Per answer this viewer got within `fairness_window_s`."""
+    queued_penalty: float = 5.0
+    """Per other comment of the same viewer waiting in the queue."""
+    fairness_window_s: float = 300.0
+    paid_max_wait_s: float = 45.0
+    """A paid message that waited this long (at most `max_age_s`) is thanked instead of answered."""
+    thanks_burst_size: int = 3
+    """This many paid messages within `thanks_burst_window_s` are thanked together; 0 = never batch."""
+    thanks_burst_window_s: float = 10.0
+    thanks_settle_s: float = 2.0
+    """`take_thanks` waits this long after the last addition, so one burst becomes one batch."""
+    thanks_max_batch: int = 10
+    """...unless the batch reached this size."""
+    yen_per_unit: tuple[tuple[str, float], ...] = _YEN_PER_UNIT
+    """Rough rates to compare amounts across currencies; unknown currencies count as yen."""
 
 
 @dataclass(frozen=True, slots=True)
 class Dropped:
     comment: Comment
     reason: str
+    """"queue_full", "stale", "deleted", "duplicate" or "paid_thanked" (moved to the thanks list)."""
+
+
+_QUESTION = re.compile(
+    r"[?？]|なに|何|どう(?![もぞ])|なぜ|なんで|どこ|いつ(?!も)|だれ|誰|どれ|どっち|教えて|おしえて|ですか|ますか|でしょうか"
+    r"|\b(?:how|what|why|when|where|who|which)\b"
+)
+
+
+def is_question(text: str, normalized: str | None = None) -> bool:
+    """A heuristic: question marks, or interrogatives such as なに/どう/なんで/教えて/ですか."""
+    if "?" in text or "？" in text:
+        return True
+    return _QUESTION.search(normalize(text) if normalized is None else normalized) is not None
+
+
+@dataclass(slots=True)
+class _Entry:
+    comment: Comment
+    at: float
+    seq: int
+    viewer: str
+    base: float
+    """Score without the parts that change while it waits."""
 
 
 class SelectionQueue:
+    """Bounded queue of comments waiting for an answer; `pop` returns the best one."""
+
     def __init__(self, settings: QueueSettings) -> None:
         self.settings = settings
-        self._items: list[tuple[Comment, float]] = []
-        self._thanks: list[Comment] = []
         self.counts: collections.Counter[str] = collections.Counter()
+        """Drops (and moves to the thanks list) by reason."""
+        self._entries: dict[str, _Entry] = {}  # by comment id, in arrival order
+        self._evictable: list[tuple[float, int, str]] = []  # heap of non-paid (eviction key, seq, id), lazy
+        self._seq = itertools.count()
+        self._queued_by_viewer: collections.Counter[str] = collections.Counter()
+        self._selected: collections.deque[tuple[float, str]] = collections.deque()
+        self._paid_arrivals: collections.deque[float] = collections.deque()
+        self._thanks: list[Comment] = []
+        self._thanks_changed_at = 0.0
+        self._rates = {currency.upper(): rate for currency, rate in settings.yen_per_unit}
+        names = (settings.character_name, *settings.character_aliases)
+        self._names = tuple(n for n in (squash(normalize(name)) for name in names if name.strip()) if n)
+        self._paid_wait_s = min(settings.paid_max_wait_s, settings.max_age_s)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._entries)
 
-    def _expire(self, now: float) -> list[Dropped]:
-        dropped: list[Dropped] = []
-        kept: list[tuple[Comment, float]] = []
-        for comment, at in self._items:
-            if now - at > self.settings.max_age_s:
-                if comment.kind.is_paid:
-                    self._thanks.append(comment)
-                else:
-                    dropped.append(Dropped(comment, "stale"))
-            else:
-                kept.append((comment, at))
-        self._items = kept
-        for d in dropped:
-            self.counts[d.reason] += 1
-        return dropped
+    def comments(self) -> tuple[Comment, ...]:
+        """The waiting comments, oldest first."""
+        return tuple(e.comment for e in self._entries.values())
+
+    @property
+    def thanks_pending(self) -> int:
+        return len(self._thanks)
+
+    # -- scoring --
+
+    def yen(self, comment: Comment) -> float:
+        if not comment.amount or comment.amount <= 0:
+            return 0.0
+        return comment.amount * self._rates.get((comment.currency or "JPY").upper(), 1.0)
+
+    def base_score(self, comment: Comment) -> float:
+        """The part of a comment's score that does not change while it waits."""
+        s = self.settings
+        kind = comment.kind
+        score = 0.0
+        if kind.is_paid:
+            score += s.paid_weight + s.amount_weight * math.log10(1.0 + self.yen(comment))
+        elif kind in (CommentKind.MEMBERSHIP, CommentKind.GIFT):
+            score += s.membership_weight
+        author = comment.author
+        if author.is_member:
+            score += s.member_weight
+        if author.is_owner:
+            score += s.owner_weight
+        text = comment.text
+        if text:
+            normalized = normalize(text)
+            if is_question(text, normalized):
+                score += s.question_weight
+            if self._names:
+                squashed = squash(normalized)
+                if any(name in squashed for name in self._names):
+                    score += s.mention_weight
+        return score
+
+    def _score(self, entry: _Entry, now: float) -> float:
+        s = self.settings
+        score = entry.base - s.decay_per_s * (now - entry.at)
+        if s.queued_penalty:
+            score -= s.queued_penalty * (self._queued_by_viewer[entry.viewer] - 1)
+        if s.answered_penalty and self._selected:
+            answers = sum(1 for _, viewer in self._selected if viewer == entry.viewer)
+            score -= s.answered_penalty * answers
+        return score
+
+    # -- internal moves --
+
+    def _take(self, comment_id: str) -> _Entry:
+        entry = self._entries.pop(comment_id)
+        left = self._queued_by_viewer[entry.viewer] - 1
+        if left:
+            self._queued_by_viewer[entry.viewer] = left
+        else:
+            del self._queued_by_viewer[entry.viewer]
+        return entry
+
+    def _to_thanks(self, comment: Comment, now: float, dropped: list[Dropped] | None) -> None:
+        self._thanks.append(comment)
+        self._thanks_changed_at = now
+        self.counts["paid_thanked"] += 1
+        if dropped is not None:
+            dropped.append(Dropped(comment, "paid_thanked"))
+
+    def _drop(self, comment: Comment, reason: str, dropped: list[Dropped]) -> None:
+        self.counts[reason] += 1
+        dropped.append(Dropped(comment, reason))
+
+    def _expire(self, now: float, dropped: list[Dropped] | None) -> None:
+        """Stale non-paid comments are dropped; paid ones that waited too long go to the thanks list."""
+        max_age_s, paid_wait_s = self.settings.max_age_s, self._paid_wait_s
+        first_limit = min(max_age_s, paid_wait_s)
+        expired: list[_Entry] = []
+        for entry in self._entries.values():  # arrival order: stop at the first one young enough
+            age = now - entry.at
+            if age <= first_limit:
+                break
+            if age > (paid_wait_s if entry.comment.kind.is_paid else max_age_s):
+                expired.append(entry)
+        for entry in expired:
+            self._take(entry.comment.id)
+            if entry.comment.kind.is_paid:
+                self._to_thanks(entry.comment, now, dropped)
+            elif dropped is not None:
+                self._drop(entry.comment, "stale", dropped)
+        if self._selected:
+            horizon = now - self.settings.fairness_window_s
+            while self._selected and self._selected[0][0] < horizon:
+                self._selected.popleft()
+
+    def _evict_one(self, now: float, dropped: list[Dropped]) -> None:
+        heap = self._evictable
+        while heap:
+            _, _, comment_id = heapq.heappop(heap)
+            entry = self._entries.get(comment_id)
+            if entry is not None and not entry.comment.kind.is_paid:
+                self._take(comment_id)
+                self._drop(entry.comment, "queue_full", dropped)
+                return
+        # Only paid messages are waiting: the one that waited longest is thanked instead.
+        oldest = next(iter(self._entries))
+        self._to_thanks(self._take(oldest).comment, now, dropped)
+
+    # -- public --
 
     def push(self, comment: Comment, now: float) -> list[Dropped]:
-        dropped = self._expire(now)
-        self._items.append((comment, now))
-        while len(self._items) > self.settings.max_size:
-            for i, (c, _) in enumerate(self._items):
-                if not c.kind.is_paid:
-                    del self._items[i]
-                    dropped.append(Dropped(c, "queue_full"))
-                    self.counts["queue_full"] += 1
-                    break
-            else:
-                self._thanks.append(self._items.pop(0)[0])
+        """Add a comment; returns what was dropped (or moved to the thanks list) meanwhile."""
+        s = self.settings
+        dropped: list[Dropped] = []
+        self._expire(now, dropped)
+        if comment.id in self._entries:
+            self._drop(comment, "duplicate", dropped)
+            return dropped
+        paid = comment.kind.is_paid
+        if paid and s.thanks_burst_size > 0:
+            arrivals = self._paid_arrivals
+            arrivals.append(now)
+            while arrivals and now - arrivals[0] > s.thanks_burst_window_s:
+                arrivals.popleft()
+            if len(arrivals) >= s.thanks_burst_size:  # too many at once: thank the burst together
+                burst = [e for e in self._entries.values() if e.comment.kind.is_paid and now - e.at <= s.thanks_burst_window_s]
+                for entry in burst:
+                    self._to_thanks(self._take(entry.comment.id).comment, now, dropped)
+                self._to_thanks(comment, now, dropped)
+                return dropped
+        seq = next(self._seq)
+        entry = _Entry(comment, now, seq, viewer_key(comment.author), self.base_score(comment))
+        self._entries[comment.id] = entry
+        self._queued_by_viewer[entry.viewer] += 1
+        if not paid:
+            heapq.heappush(self._evictable, (entry.base + s.decay_per_s * now, seq, comment.id))
+            if len(self._evictable) > 4 * s.max_size + 64:
+                self._evictable = [
+                    (e.base + s.decay_per_s * e.at, e.seq, cid)
+                    for cid, e in self._entries.items()
+                    if not e.comment.kind.is_paid
+                ]
+                heapq.heapify(self._evictable)
+        while len(self._entries) > max(s.max_size, 0):
+            self._evict_one(now, dropped)
         return dropped
 
     def pop(self, now: float) -> tuple[Comment | None, list[Dropped]]:
-        dropped = self._expire(now)
-        if not self._items:
+        """The best waiting comment (or None), and what expired meanwhile."""
+        dropped: list[Dropped] = []
+        self._expire(now, dropped)
+        if not self._entries:
             return None, dropped
-        return self._items.pop(0)[0], dropped
+        best = max(self._entries.values(), key=lambda e: (self._score(e, now), -e.seq))
+        self._take(best.comment.id)
+        self._selected.append((now, best.viewer))
+        return best.comment, dropped
 
     def remove(self, comment_id: str) -> Comment | None:
-        for i, (c, _) in enumerate(self._items):
-            if c.id == comment_id:
-                del self._items[i]
-                self.counts["deleted"] += 1
-                return c
-        return None
+        """The platform deleted a comment: forget it if it is still waiting (or waiting to be thanked)."""
+        if comment_id in self._entries:
+            comment = self._take(comment_id).comment
+        else:
+            index = next((i for i, c in enumerate(self._thanks) if c.id == comment_id), None)
+            if index is None:
+                return None
+            comment = self._thanks.pop(index)
+        self.counts["deleted"] += 1
+        return comment
 
     def take_thanks(self, now: float) -> list[Comment]:
-        out, self._thanks = self._thanks, []
-        return out
+        """Paid messages to thank collectively, once their batch has settled; [] otherwise."""
+        self._expire(now, None)  # overdue paid messages join the list; stale drops wait for push/pop
+        if not self._thanks:
+            return []
+        s = self.settings
+        if now - self._thanks_changed_at < s.thanks_settle_s and len(self._thanks) < max(s.thanks_max_batch, 1):
+            return []
+        batch, self._thanks = self._thanks, []
+        return batch
+
+
+class IdleTalk:
+    """Proposes a topic when the chat has been quiet: round-robin, or shuffled per round with a seed."""
+
+    def __init__(
+        self, topics: Sequence[str], idle_after_s: float, cooldown_s: float, seed: int | None = None
+    ) -> None:
+        self.topics = tuple(t for t in topics if t.strip())
+        self.idle_after_s = idle_after_s
+        self.cooldown_s = cooldown_s
+        self._random = random.Random(seed) if seed is not None else None
+        self._order: list[str] = []
+        self._last_topic_at: float | None = None
+        self._last_topic: str | None = None
+
+    def _next_topic(self) -> str:
+        if not self._order:
+            self._order = list(self.topics)
+            if self._random is not None:
+                self._random.shuffle(self._order)
+                if len(self._order) > 1 and self._order[0] == self._last_topic:
+                    self._order.append(self._order.pop(0))
+        topic = self._order.pop(0)
+        self._last_topic = topic
+        return topic
+
+    def due(self, now: float, last_activity: float, waiting: int = 0) -> str | None:
+        """A topic when nothing was selected for `idle_after_s` and the cooldown passed; None while
+        `waiting` comments are queued."""
+        if not self.topics or waiting > 0:
+            return None
+        if now - last_activity < self.idle_after_s:
+            return None
+        if self._last_topic_at is not None and now - self._last_topic_at < self.cooldown_s:
+            return None
+        self._last_topic_at = now
+        return self._next_topic()

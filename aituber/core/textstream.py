@@ -118,3 +118,51 @@ class ReplyShaper:
                 self.stop_reason = "length"
         self._emitted += len(out)
         return out
+
+
+SENTENCE_ENDS = "。！？!?\n"
+_CLOSERS = "」』）)】〉》\"'”’〜ー…♪☆★"
+
+
+def _sentence_end(text: str, start: int = 0) -> int:
+    """Index just past the first sentence end at or after `start` (closing marks included), or -1."""
+    for i in range(start, len(text)):
+        if text[i] in SENTENCE_ENDS:
+            j = i + 1
+            while j < len(text) and (text[j] in SENTENCE_ENDS or text[j] in _CLOSERS) and text[j] != "\n":
+                j += 1
+            return j
+    return -1
+
+
+class SentenceSplitter:
+    """Reply deltas in, whole sentences out (split on 。！？!? and newlines), for TTS consumers."""
+
+    def __init__(self) -> None:
+        self._buffer = ""
+
+    def feed(self, text: str) -> list[str]:
+        self._buffer += text
+        sentences = []
+        while True:
+            end = _sentence_end(self._buffer)
+            # A mark at the very end may still grow ("！" then "？", "。" then "」"): wait for more.
+            if end < 0 or end == len(self._buffer) and self._buffer[-1] != "\n":
+                break
+            sentence, self._buffer = self._buffer[:end].strip(), self._buffer[end:]
+            if sentence:
+                sentences.append(sentence)
+        return sentences
+
+    def flush(self) -> list[str]:
+        rest, self._buffer = self._buffer.strip(), ""
+        return [rest] if rest else []
+
+
+def cut_at_last_sentence(text: str) -> str:
+    """A reply that ran over its length limit, cut after its last complete sentence (if it has one)."""
+    last = -1
+    pos = 0
+    while (end := _sentence_end(text, pos)) >= 0:
+        last, pos = end, end
+    return text[:last].rstrip() if last > 0 else text

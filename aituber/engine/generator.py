@@ -16,6 +16,7 @@ from pathlib import Path
 
 import ctranslate2
 
+from aituber.core.prompt import Prompt
 from aituber.core.textstream import IncrementalDecoder, ReplyShaper
 from aituber.engine.tokenizer import TextTokenizer
 from aituber.errors import GenerationError, ModelError
@@ -36,6 +37,9 @@ class GenerationOptions:
     repetition_penalty: float = 1.1
     no_repeat_ngram_size: int = 0
     stop_strings: tuple[str, ...] = ()
+    static_prompt: bool = True
+    """Cache the model state after the prompt's fixed persona prefix (CTranslate2 `static_prompt`).
+    The cache is never freed, so only the persona prefix, which is the same for every comment, goes there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +94,18 @@ class Engine:
         self._lock = threading.Lock()  # one generation at a time on this Generator
         log.info("model %s loaded on %s (%s)", self.model_dir, self.device, self.compute_type)
 
-    def generate_blocking(self, prompt: str, options: GenerationOptions,
+    def encode_prompt(self, prompt: Prompt | str, static_prompt: bool = True) -> tuple[list[str] | None, list[str]]:
+        """(static prefix tokens or None, the rest): the prefix carries the BOS token."""
+        if isinstance(prompt, str):
+            return None, self.tokenizer.encode(prompt)
+        if static_prompt and prompt.static:
+            return self.tokenizer.encode(prompt.static), self.tokenizer.encode(prompt.dynamic, bos=False)
+        return None, self.tokenizer.encode(prompt.text)
+
+    def generate_blocking(self, prompt: Prompt | str, options: GenerationOptions,
                           emit: Callable[[ReplyChunk], None], cancel: threading.Event) -> None:
         """Run one generation in the calling thread, handing every chunk to `emit`."""
-        tokens = self.tokenizer.encode(prompt)
+        static, tokens = self.encode_prompt(prompt, options.static_prompt)
         decoder = IncrementalDecoder(self.tokenizer.decode)
         shaper = ReplyShaper(options.stop_strings, options.max_chars)
         stop = "stop"
@@ -109,6 +121,8 @@ class Engine:
                 repetition_penalty=options.repetition_penalty,
                 no_repeat_ngram_size=options.no_repeat_ngram_size,
                 end_token=self._end_tokens or None,
+                static_prompt=static,
+                cache_static_prompt=static is not None,
             )
             try:
                 for step in steps:
@@ -135,7 +149,7 @@ class Engine:
                 stop = "length"
         emit(ReplyChunk(end=stop, tokens=decoder.token_count))
 
-    async def stream(self, prompt: str, options: GenerationOptions) -> AsyncIterator[ReplyChunk]:
+    async def stream(self, prompt: Prompt | str, options: GenerationOptions) -> AsyncIterator[ReplyChunk]:
         """Yield the reply's chunks; closing or cancelling the consumer stops generation."""
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue[ReplyChunk | BaseException] = asyncio.Queue()

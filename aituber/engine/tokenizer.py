@@ -24,13 +24,22 @@ class TextTokenizer:
         config = _read_json(model_dir / "config.json")
         self.bos_token: str | None = config.get("bos_token")
         self.eos_token: str | None = config.get("eos_token")
+        tok_config = _read_json(model_dir / "tokenizer_config.json")
+        template_file = model_dir / "chat_template.jinja"
+        template = template_file.read_text(encoding="utf-8") if template_file.is_file() else tok_config.get("chat_template")
+        self.chat_template: str | None = template if isinstance(template, str) else None
+        self.special_tokens = {k: v for k in ("bos_token", "eos_token")
+                               if isinstance(v := tok_config.get(k) or config.get(k), str)}
 
-    def encode(self, text: str) -> list[str]:
-        """Token strings for CTranslate2, with the BOS token in front when the model has one."""
-        tokens = self._tok.encode(text, add_special_tokens=True).tokens
-        if self.bos_token and (not tokens or tokens[0] != self.bos_token):
+    def encode(self, text: str, bos: bool = True) -> list[str]:
+        """Token strings for CTranslate2; with `bos`, the BOS token in front when the model has one."""
+        tokens = self._tok.encode(text, add_special_tokens=False).tokens
+        if bos and self.bos_token:
             tokens.insert(0, self.bos_token)
         return tokens
+
+    def count(self, text: str) -> int:
+        return len(self._tok.encode(text, add_special_tokens=False).ids)
 
     def decode(self, ids: list[int]) -> str:
         return self._tok.decode(ids, skip_special_tokens=True)

@@ -1,25 +1,34 @@
 """The overlay server: one port for the OBS browser source (static files over HTTP) and its
-WebSocket (`/ws`), which broadcasts the pipeline's events as JSON.
+WebSocket (`/ws`), which broadcasts the pipeline's events as JSON (docs/protocol.md).
+
+Each connected page has its own bounded queue and sender task: a page that stops reading falls
+behind alone and is dropped with close code 4000 once its queue is full; `publish` never waits.
+Bound to a loopback address nothing else is needed; bound anywhere else every page and the
+WebSocket need `?token=`, and the WebSocket's Origin is checked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hmac
 import http
+import ipaddress
 import json
 import logging
 import mimetypes
+import secrets
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from aituber.core.events import CommentSelected, Event, ReplyDelta, ReplyEnded
-from aituber.core.messages import PROTOCOL_VERSION, comment_message, event_to_message
+from aituber.core.events import Event
+from aituber.core.messages import CLOSE_TOO_SLOW, event_to_message, state_message
 from aituber.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -29,37 +38,96 @@ OVERLAY_DIR = Path(__file__).resolve().parents[2] / "obs_overlay"
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml",
           ".json": "application/json"}
+_LOCAL_FILE_ORIGINS = ("null", "file://")
+"""What Chromium (and OBS's CEF) send as Origin from a page opened as a local file."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class _Client:
     """One connected page: its own bounded queue, so a slow page never slows the others."""
 
+    __slots__ = ("connection", "queue", "sender", "dropped")
+
     def __init__(self, connection: ServerConnection, queue_size: int) -> None:
         self.connection = connection
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
+        self.sender: asyncio.Task[None] | None = None
+        self.dropped = False
 
 
 class OverlayServer:
+    """Serves `static_dir` and the event WebSocket on one port.
+
+    `token`: the secret pages and the WebSocket must carry as `?token=`. `require_token`: None
+    means "when bound to a non-loopback host, or when a token is given"; a required token that
+    is not given is generated (see `url`). `client_queue_size`: messages a page may fall behind
+    before it is dropped. `ping_interval_s`/`ping_timeout_s`: keepalive (None = off).
+    """
+
     def __init__(self, static_dir: Path = OVERLAY_DIR, host: str = "127.0.0.1", port: int = 8765,
-                 character: dict[str, Any] | None = None, client_queue_size: int = 1024) -> None:
+                 character: dict[str, Any] | None = None, client_queue_size: int = 1024, *,
+                 token: str | None = None, require_token: bool | None = None,
+                 ping_interval_s: float | None = 20.0, ping_timeout_s: float | None = 20.0,
+                 close_timeout_s: float = 5.0) -> None:
+        if client_queue_size < 1:
+            raise ConfigError(f"overlay: client_queue_size must be at least 1, not {client_queue_size}")
         self.static_dir = static_dir.resolve()
         self.host = host
         self.port = port
         self.character = character or {}
+        if require_token is None:
+            require_token = token is not None or not is_loopback(host)
+        if require_token and not token:
+            token = secrets.token_urlsafe(16)
+        self.require_token = require_token
+        self.token = token if require_token else None
         self._client_queue_size = client_queue_size
+        self._ping_interval_s = ping_interval_s
+        self._ping_timeout_s = ping_timeout_s
+        self._close_timeout_s = close_timeout_s
         self._clients: set[_Client] = set()
         self._server: Server | None = None
         self._current: dict[str, Any] | None = None  # the reply being typed, for late joiners
+        self._current_parts: list[str] = []
+        self._status = "online"
+        self.dropped_clients = 0
+        """Pages dropped for falling too far behind, since start."""
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        """The main page's URL, with the token when one is required."""
+        return f"http://{self._netloc}/" + (f"?token={self.token}" if self.token else "")
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self._netloc}{WS_PATH}" + (f"?token={self.token}" if self.token else "")
+
+    @property
+    def _netloc(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
 
     async def start(self) -> None:
         try:
             self._server = await serve(self._handle, self.host, self.port,
-                                       process_request=self._process_request, ping_interval=20,
-                                       ping_timeout=20)
+                                       process_request=self._process_request,
+                                       ping_interval=self._ping_interval_s, ping_timeout=self._ping_timeout_s,
+                                       close_timeout=self._close_timeout_s,
+                                       compression=None,  # small messages on a LAN: deflate per page costs more than it saves
+                                       max_size=2**16)  # pages send nothing
         except OSError as exc:
             raise ConfigError(f"overlay: cannot listen on {self.host}:{self.port}: {exc.strerror}; "
                               "choose another with --port") from exc
@@ -67,68 +135,134 @@ class OverlayServer:
         log.info("overlay at %s", self.url)
 
     async def close(self) -> None:
+        """Stop accepting, close every page (1001), abort the ones that do not answer in time."""
         if self._server is None:
             return
-        self._server.close()
+        server, self._server = self._server, None
+        server.close()
         try:
-            async with asyncio.timeout(2):
-                await self._server.wait_closed()
+            async with asyncio.timeout(self._close_timeout_s):
+                await server.wait_closed()
         except TimeoutError:
-            log.warning("overlay: some connections did not close in time")
-        self._server = None
+            log.warning("overlay: some pages did not close in time; cutting them off")
+            for connection in server.connections:
+                connection.transport.abort()
+            try:
+                async with asyncio.timeout(1):
+                    await server.wait_closed()
+            except TimeoutError:
+                log.warning("overlay: the server did not stop")
 
     # -- events in -------------------------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
-        self._track(event)
+        """Queue the event's message for every page; never waits. A page whose queue is full is
+        dropped (close code 4000)."""
         message = event_to_message(event, time.time())
-        if message is None or not self._clients:
+        if message is None:
             return
-        data = json.dumps(message, ensure_ascii=False)
+        self._track(message)
+        if not self._clients:
+            return
+        data = json.dumps(message, ensure_ascii=False).encode()
         for client in list(self._clients):
             try:
                 client.queue.put_nowait(data)
             except asyncio.QueueFull:
-                log.warning("overlay: a client fell %d messages behind; disconnecting it",
-                            self._client_queue_size)
-                self._clients.discard(client)
-                asyncio.ensure_future(client.connection.close(1008, "too slow"))
+                self._drop(client)
 
-    def _track(self, event: Event) -> None:
-        match event:
-            case CommentSelected(comment=comment, reply_id=reply_id):
-                self._current = {"comment": comment_message(comment), "reply_id": reply_id, "text": ""}
-            case ReplyDelta(reply_id=reply_id, text=text) if self._current and self._current["reply_id"] == reply_id:
-                self._current["text"] += text
-            case ReplyEnded(reply_id=reply_id) if self._current and self._current["reply_id"] == reply_id:
-                self._current = None
+    def _drop(self, client: _Client) -> None:
+        log.warning("overlay: a page fell %d messages behind; disconnecting it (close code %d)",
+                    self._client_queue_size, CLOSE_TOO_SLOW)
+        client.dropped = True
+        self._clients.discard(client)
+        self.dropped_clients += 1
+        if client.sender is not None:
+            client.sender.cancel()  # its handler then closes the connection
+
+    def _track(self, message: dict[str, Any]) -> None:
+        """Keep what a page that connects now must be told: the reply so far and the status."""
+        kind = message["type"]
+        if kind == "status":
+            self._status = message["status"]
+        elif kind == "comment_selected":
+            self._current = {"reply_id": message["reply_id"], "comment": message["comment"], "text": ""}
+            self._current_parts = []
+        elif self._current is None or message.get("reply_id") != self._current["reply_id"]:
+            return
+        elif kind == "reply_delta":
+            self._current_parts.append(message["text"])
+        elif kind in ("reply_end", "reply_cancelled"):
+            self._current = None
+            self._current_parts = []
+
+    def _state(self) -> bytes:
+        current = None
+        if self._current is not None:
+            current = self._current | {"text": "".join(self._current_parts)}
+        return json.dumps(state_message(self.character, current, self._status, time.time()),
+                          ensure_ascii=False).encode()
 
     # -- connections -----------------------------------------------------------------------------
 
     async def _handle(self, connection: ServerConnection) -> None:
         client = _Client(connection, self._client_queue_size)
-        hello = {"type": "state", "version": PROTOCOL_VERSION, "character": self.character,
-                 "current": self._current, "ts": time.time()}
-        client.queue.put_nowait(json.dumps(hello, ensure_ascii=False))
+        client.queue.put_nowait(self._state())
+        client.sender = asyncio.create_task(self._send_queued(client), name="overlay-send")
         self._clients.add(client)
+        reader = asyncio.create_task(self._discard_incoming(connection), name="overlay-read")
         try:
-            while True:
-                data = await client.queue.get()
-                await connection.send(data)
-        except ConnectionClosed:
-            pass
+            await asyncio.wait((client.sender, reader), return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._clients.discard(client)
+            client.sender.cancel()
+            reader.cancel()
+        if client.dropped:
+            try:
+                async with asyncio.timeout(self._close_timeout_s):
+                    await connection.close(CLOSE_TOO_SLOW, "too slow")
+            except TimeoutError:
+                connection.transport.abort()  # it does not read at all: not even the close frame
+
+    @staticmethod
+    async def _send_queued(client: _Client) -> None:
+        try:
+            while True:
+                await client.connection.send(await client.queue.get(), text=True)
+        except ConnectionClosed:
+            pass
+
+    @staticmethod
+    async def _discard_incoming(connection: ServerConnection) -> None:
+        """Pages send nothing; read anyway so that pongs and the close are seen. Ends at close."""
+        try:
+            async for _ in connection:
+                pass
+        except ConnectionClosed:
+            pass
+
+    # -- HTTP: access checks and static files ----------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = request.path.split("?", 1)[0]
+        path, _, query = request.path.partition("?")
         if path == WS_PATH:
+            refusal = self._check_token(query) or self._check_origin(request)
+            if refusal is not None:
+                status, reason = refusal
+                log.warning("overlay: refused a WebSocket from %s: %s", connection.remote_address, reason)
+                return connection.respond(status, reason + "\n")
             return None  # the WebSocket handshake goes on
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"WebSocket is at {WS_PATH}\n")
         file = self._static_file(path)
         if file is None:
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
+        if file.suffix == ".html":
+            # Pages need the token; their scripts and styles (the public overlay code) do not,
+            # since a page cannot pass it on to them.
+            refusal = self._check_token(query)
+            if refusal is not None:
+                return connection.respond(refusal[0], refusal[1] + "\n")
         response = connection.respond(http.HTTPStatus.OK, "")
         body = file.read_bytes()
         headers = response.headers.copy()
@@ -140,10 +274,33 @@ class OverlayServer:
         headers["Cache-Control"] = "no-cache"
         return dataclasses.replace(response, headers=headers, body=body)
 
+    def _check_token(self, query: str) -> tuple[http.HTTPStatus, str] | None:
+        if self.token is None:
+            return None
+        given = parse_qs(query).get("token")
+        if not given:
+            return http.HTTPStatus.UNAUTHORIZED, "token required: add ?token=... to the URL"
+        if not hmac.compare_digest(given[0].encode(), self.token.encode()):
+            return http.HTTPStatus.FORBIDDEN, "wrong token"
+        return None
+
+    def _check_origin(self, request: Request) -> tuple[http.HTTPStatus, str] | None:
+        """Browsers always send Origin; other programs need not. Accepted: the page's own
+        host:port, a local file (only ever reached past the token check, or on loopback), and on
+        a loopback-only server any loopback origin."""
+        origin = request.headers.get("Origin")
+        if origin is None or origin in _LOCAL_FILE_ORIGINS:
+            return None
+        if _same_origin(origin, request.headers.get("Host", "")):
+            return None
+        if self.token is None:
+            host = urlsplit(origin).hostname
+            if host is not None and is_loopback(host):
+                return None
+        return http.HTTPStatus.FORBIDDEN, f"origin {origin} not allowed"
+
     def _static_file(self, url_path: str) -> Path | None:
         """The file under the overlay folder for a URL path; None for anything outside it."""
-        from urllib.parse import unquote
-
         rel = unquote(url_path).lstrip("/") or "index.html"
         try:
             file = (self.static_dir / rel).resolve()
@@ -154,3 +311,16 @@ class OverlayServer:
         if file.is_dir():
             file = file / "index.html"
         return file if file.is_file() else None
+
+
+def _same_origin(origin: str, host_header: str) -> bool:
+    """Whether `origin` (scheme://host[:port]) names the host:port the request was sent to."""
+    try:
+        o = urlsplit(origin)
+        h = urlsplit(f"//{host_header}")
+        o_port = o.port or {"http": 80, "https": 443}.get(o.scheme)
+        h_port = h.port or {"http": 80, "https": 443}.get(o.scheme)
+    except ValueError:
+        return False
+    return (o.scheme in ("http", "https") and o.hostname is not None
+            and o.hostname == h.hostname and o_port == h_port)

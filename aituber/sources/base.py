@@ -12,16 +12,24 @@ from aituber.core.comment import SourceItem
 
 @dataclass(slots=True)
 class SourceStats:
-    """What a source read: items per kind, and lines or items it had to skip, per reason."""
+    """What a source read: items per kind, what it passed over (tickers, banners... per reason),
+    lines or items it had to skip as unreadable (per reason), and connection faults it recovered
+    from (per kind)."""
 
     kinds: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    ignored: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
 
     def summary_line(self) -> str:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.kinds.items())) or "none"
         line = f"source: {kinds}"
+        if self.ignored:
+            line += "; passed over: " + ", ".join(f"{k} {v}" for k, v in self.ignored.most_common())
         if self.skipped:
             line += "; unreadable: " + ", ".join(f"{k} {v}" for k, v in self.skipped.most_common())
+        if self.faults:
+            line += "; reconnects: " + ", ".join(f"{k} {v}" for k, v in self.faults.most_common())
         return line
 
 

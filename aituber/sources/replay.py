@@ -1,53 +1,89 @@
-"""Replaying a recorded chat log (the project's JSONL format or a transcript) with its timing."""
+"""Replaying a recorded chat log with its timing: the project's JSONL or a transcript, yt-dlp's
+`*.live_chat.json`, chat-downloader's JSON / JSON Lines, pytchat's JsonfileArchiver lines."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import logging
+import math
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-from aituber.core.chatlog import parse_record
-from aituber.core.comment import Comment, SourceItem
+from aituber.core.chatlog_formats import LogFormat, decode_log, detect_format, parse_format
+from aituber.core.comment import Comment, CommentDeleted, SourceItem
+from aituber.core.youtube_items import Ignored, RecentAuthors
 from aituber.errors import ChatLogLineError, ChatSourceError
 from aituber.sources.base import SourceStats
 
 log = logging.getLogger(__name__)
 
+#: In fast mode (or when behind schedule) the source lets other tasks run every this many items.
+YIELD_EVERY = 256
 
-def read_chat_log(path: Path, data: bytes, stats: SourceStats, strict: bool = False) -> Iterator[SourceItem]:
-    """Parse a JSONL chat log. A malformed line is a warning with file:line and is skipped."""
-    for line_no, raw in enumerate(data.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            try:
-                obj = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise ValueError(f"not valid JSON ({exc.__class__.__name__}: {exc})") from None
-            item = parse_record(obj, default_id=f"{path.name}:{line_no}")
-        except ValueError as exc:
-            error = ChatLogLineError(str(path), line_no, str(exc))
+
+def read_chat_log(path: Path, data: bytes, stats: SourceStats, strict: bool = False,
+                  format: str | LogFormat = LogFormat.AUTO) -> Iterator[SourceItem]:
+    """Parse a chat log (any supported format). A malformed line is a warning with file:line and
+    is skipped (counted in `stats.skipped`), or raises ChatLogLineError when `strict`. Items that
+    are no comment (tickers, banners...) are counted in `stats.ignored`. A ban (all of one viewer's
+    messages deleted) becomes one deletion per recent comment of that viewer."""
+    fmt = parse_format(format)
+    if fmt is LogFormat.AUTO:
+        fmt = detect_format(data)
+        log.debug("%s: format %s", path, fmt)
+    authors = RecentAuthors()
+    ignored = stats.ignored
+    for line_no, result in decode_log(data, fmt, path.name):
+        if isinstance(result, ValueError):
+            error = ChatLogLineError(str(path), line_no, str(result))
             if strict:
                 raise error from None
             log.warning("%s (line skipped)", error)
             stats.skipped["malformed"] += 1
             continue
-        if item is not None:
-            yield item
+        for item in result:
+            kind = type(item)
+            if kind is Comment:
+                authors.note(item)
+                yield item
+            elif kind is Ignored:
+                ignored[item.reason] += 1
+            elif kind is CommentDeleted:
+                yield item
+            else:  # AuthorCommentsDeleted
+                yield from authors.deletions(item)
+
+
+def _check_seconds(name: str, value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise ChatSourceError(f"{name} must be a number of seconds, got {value}")
+    return value
 
 
 class ReplayChatSource:
-    """Yields a log's items at their original pace (`speed` times faster), or at once (`fast`)."""
+    """Yields a log's items at their original pace (`speed` times faster), or at once (`fast`).
+
+    `format`: "auto" (detect), "aituber", "yt-dlp", "chat-downloader" or "pytchat".
+    `start_s` / `end_s`: only the part of the log between these offsets (seconds on the log's
+    clock: the video offset, else the time since its first item); replay starts at the first item
+    kept, without waiting.
+    """
 
     def __init__(self, path: str | Path, *, speed: float = 1.0, fast: bool = False, strict: bool = False,
-                 clock=time.time) -> None:
+                 format: str | LogFormat = LogFormat.AUTO, start_s: float | None = None,
+                 end_s: float | None = None, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
-        if speed <= 0:
+        if not speed > 0 or not math.isfinite(speed):
             raise ChatSourceError(f"--speed must be above 0, got {speed}")
+        try:
+            self.format = parse_format(format)
+        except ValueError as exc:
+            raise ChatSourceError(str(exc)) from None
+        self.start_s = _check_seconds("--start", start_s)
+        self.end_s = _check_seconds("--end", end_s)
+        if start_s is not None and end_s is not None and end_s < start_s:
+            raise ChatSourceError(f"--end ({end_s:g} s) is before --start ({start_s:g} s)")
         self.speed = speed
         self.fast = fast
         self.strict = strict
@@ -63,23 +99,38 @@ class ReplayChatSource:
         except OSError as exc:
             raise ChatSourceError(f"{self.path}: cannot read: {exc.strerror}") from exc
         loop = asyncio.get_running_loop()
-        start_wall = loop.time()
+        clock, stats, fast, speed = self._clock, self.stats, self.fast, self.speed
+        kinds = stats.kinds
+        start_s, end_s = self.start_s, self.end_s
+        start_wall = 0.0
         first_offset: float | None = None
-        offset = 0.0
-        for item in read_chat_log(self.path, data, self.stats, self.strict):
-            if item.offset_s is not None:
-                offset = max(offset, item.offset_s)  # logs out of order never rewind the clock
+        offset: float | None = None
+        since_yield = 0
+        for item in read_chat_log(self.path, data, stats, self.strict, self.format):
+            if item.offset_s is not None and (offset is None or item.offset_s > offset):
+                offset = item.offset_s  # logs out of order never rewind the clock
+            here = 0.0 if offset is None else offset
+            if start_s is not None and here < start_s:
+                stats.ignored["before_start"] += 1
+                continue
+            if end_s is not None and here > end_s:
+                return
             if first_offset is None:
-                first_offset = offset
-            if self.fast:
-                await asyncio.sleep(0)
-            else:
-                delay = start_wall + (offset - first_offset) / self.speed - loop.time()
+                first_offset, start_wall = here, loop.time()
+            since_yield += 1
+            if not fast:
+                delay = start_wall + (here - first_offset) / speed - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            if isinstance(item, Comment):
-                self.stats.kinds[item.kind.value] += 1
-                item = dataclasses.replace(item, timestamp=self._clock(), offset_s=offset)
+                    since_yield = 0
+            if since_yield >= YIELD_EVERY:  # let the rest of the program run
+                await asyncio.sleep(0)
+                since_yield = 0
+            if type(item) is Comment:
+                kinds[item.kind.value] += 1
+                item = Comment(item.id, item.author, item.text, item.kind, item.amount, item.currency,
+                               clock(), here)
             else:
-                self.stats.kinds["deleted"] += 1
+                kinds["deleted"] += 1
+                item = CommentDeleted(item.comment_id, here)
             yield item

@@ -66,3 +66,35 @@ def test_deltas_join_to_a_text_without_stop_strings(pieces):
 
 def test_clean_text_keeps_newlines_drops_controls():
     assert clean_text("a\x04b\nc\td\x7f\ufffd") == "ab\nc d"
+
+
+from aituber.core.textstream import SentenceSplitter, cut_at_last_sentence  # noqa: E402
+
+
+def split(pieces):
+    s = SentenceSplitter()
+    out = [x for p in pieces for x in s.feed(p)]
+    return out + s.flush()
+
+
+def test_sentences_split_on_japanese_and_ascii_marks_and_newlines():
+    assert split(["こんにちは！今日", "は晴れだね。", "元気？ yes! ", "next\nline"]) == [
+        "こんにちは！", "今日は晴れだね。", "元気？", "yes!", "next", "line"]
+
+
+def test_sentence_marks_and_closers_stay_together():
+    assert split(["「すごい！", "」って言った", "よ！？", "ほんと…"]) == ["「すごい！」", "って言ったよ！？", "ほんと…"]
+
+
+@given(st.lists(st.text(alphabet="あい。！？!?\n 」", max_size=5), max_size=10))
+def test_sentences_cover_the_text(pieces):
+    text = "".join(pieces)
+    sentences = split(pieces)
+    assert "".join("".join(x.split()) for x in sentences) == "".join(text.split())
+    assert all(x == x.strip() and x for x in sentences)
+
+
+def test_cut_at_last_sentence():
+    assert cut_at_last_sentence("いちごが好きだよ！パフェも食べた") == "いちごが好きだよ！"
+    assert cut_at_last_sentence("句点なしの長い文") == "句点なしの長い文"
+    assert cut_at_last_sentence("一文目。二文目」。三") == "一文目。二文目」。"
