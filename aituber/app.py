@@ -55,7 +55,8 @@ def moderation_settings(character: Character) -> ModerationSettings:
         use_builtin_ng_words=m.use_builtin_ng_words, output_ng_action=m.output_ng_action,
         block_urls=m.block_urls, max_answers_per_viewer=m.max_answers_per_viewer,
         viewer_window_s=m.viewer_window_s, blocked_viewers=tuple(m.blocked_viewers),
-        character_name=character.name,
+        near_duplicate_window_s=m.near_duplicate_window_s, near_duplicate_similarity=m.near_duplicate_similarity,
+        flood_threshold=m.flood_threshold, flood_window_s=m.flood_window_s, character_name=character.name,
     )
 
 

@@ -49,6 +49,11 @@ def _add_replay_args(p: argparse.ArgumentParser, speed: float) -> None:
     p.add_argument("--speed", type=float, default=speed, help=f"replay N times faster (default: {speed:g})")
     p.add_argument("--fast", action="store_true", help="no waiting: feed the log as fast as it is read")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed line")
+    p.add_argument("--format", default="auto", choices=["auto", "aituber", "yt-dlp", "chat-downloader", "pytchat"],
+                   help="chat-log format (default: auto, detected from the first lines)")
+    p.add_argument("--start", type=float, metavar="SECONDS",
+                   help="skip the log before this offset (seconds on the log's clock; may be negative)")
+    p.add_argument("--end", type=float, metavar="SECONDS", help="stop after this offset of the log (seconds)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,10 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replay_args(demo, speed=2.0)
 
     replay = sub.add_parser("replay", help="replay a recorded chat log against a character")
-    replay.add_argument("log", type=Path, metavar="FILE", help="chat log (the project's JSONL format or a transcript)")
+    replay.add_argument("log", type=Path, metavar="FILE",
+                        help="chat log: the project's JSONL or a transcript, yt-dlp *.live_chat.json, "
+                             "chat-downloader (.json/.jsonl), or pytchat's archive lines")
     replay.add_argument("--character", type=Path, required=True, metavar="DIR", help="character folder")
     _add_session_args(replay)
     _add_replay_args(replay, speed=1.0)
+
+    run = sub.add_parser("run", help="answer a live YouTube stream's chat")
+    run.add_argument("--youtube", required=True, metavar="URL_OR_ID",
+                     help="the stream: its URL (watch?v=, youtu.be/, /live/) or 11-character video id")
+    run.add_argument("--character", type=Path, required=True, metavar="DIR", help="character folder")
+    _add_session_args(run)
+
+    chat = sub.add_parser("chat", help="type comments as a viewer, to rehearse ('name: text'; /quit ends)")
+    chat.add_argument("--character", type=Path, required=True, metavar="DIR", help="character folder")
+    _add_session_args(chat)
 
     model = sub.add_parser("model", help="prepare or convert models")
     model_sub = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
@@ -78,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("websockets", "httpx", "httpcore"):
+    for noisy in ("websockets", "httpx", "httpcore", "hpack", "h2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -116,23 +133,21 @@ def _resolve_model(args: argparse.Namespace, prepare_if_missing: bool) -> Path:
     return model_dir
 
 
-def _run_replay(args: argparse.Namespace, character_dir: Path, log_path: Path, prepare_if_missing: bool) -> int:
+def _run_session(args: argparse.Namespace, character_dir: Path, make_source, prepare_if_missing: bool) -> int:
+    """Load the character, build the source (errors before the model loads), run, print the summary."""
     from aituber.app import SessionSettings, run_session
     from aituber.config import load_character
     from aituber.core.stats import RunStats
-    from aituber.sources.replay import ReplayChatSource
 
     folder = load_character(character_dir)
-    if not log_path.is_file():
-        raise AituberError(f"chat log not found: {log_path}")
+    source = make_source()
     model_dir = _resolve_model(args, prepare_if_missing)
-    source = ReplayChatSource(log_path, speed=args.speed, fast=args.fast, strict=args.strict)
     settings = SessionSettings(model_dir=model_dir, device=args.device, compute_type=args.compute_type,
                                host=args.host, port=args.port,
                                transcript=_transcript_path(args, folder.character.id),
                                overlay=not args.no_overlay)
     stats = RunStats()
-    print(f"character: {folder.character.name} ({folder.path})\nchat log: {log_path}", flush=True)
+    print(f"character: {folder.character.name} ({folder.path})\nchat: {source.name}", flush=True)
     code = 0
     try:
         asyncio.run(run_session(folder.character, source, settings, stats))
@@ -148,14 +163,39 @@ def _run_replay(args: argparse.Namespace, character_dir: Path, log_path: Path, p
     return code
 
 
+def _replay_source(args: argparse.Namespace, log_path: Path):
+    from aituber.sources.replay import ReplayChatSource
+
+    if not log_path.is_file():
+        raise AituberError(f"chat log not found: {log_path}")
+    return ReplayChatSource(log_path, speed=args.speed, fast=args.fast, strict=args.strict, format=args.format,
+                            start_s=args.start, end_s=args.end)
+
+
+def _youtube_source(args: argparse.Namespace):
+    from aituber.sources.youtube import YouTubeChatSource
+
+    return YouTubeChatSource(args.youtube)
+
+
+def _console_source(args: argparse.Namespace):
+    from aituber.sources.console import ConsoleChatSource
+
+    return ConsoleChatSource()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
     try:
         if args.command == "demo":
-            return _run_replay(args, SAMPLE_CHARACTER, SAMPLE_CHAT, prepare_if_missing=True)
+            return _run_session(args, SAMPLE_CHARACTER, lambda: _replay_source(args, SAMPLE_CHAT), True)
         if args.command == "replay":
-            return _run_replay(args, args.character, args.log, prepare_if_missing=False)
+            return _run_session(args, args.character, lambda: _replay_source(args, args.log), False)
+        if args.command == "run":
+            return _run_session(args, args.character, lambda: _youtube_source(args), False)
+        if args.command == "chat":
+            return _run_session(args, args.character, lambda: _console_source(args), False)
         if args.command == "model" and args.model_command == "prepare":
             from aituber.engine.prepare import prepare_default
 

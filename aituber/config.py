@@ -40,6 +40,10 @@ class ModerationConfig(_Strict):
     max_answers_per_viewer: int = Field(3, ge=0)
     viewer_window_s: float = Field(300.0, gt=0)
     blocked_viewers: list[str] = []
+    near_duplicate_window_s: float = Field(60.0, ge=0)
+    near_duplicate_similarity: float = Field(0.8, gt=0, le=1)
+    flood_threshold: int = Field(4, ge=0)
+    flood_window_s: float = Field(30.0, ge=0)
 
 
 class QueueConfig(_Strict):

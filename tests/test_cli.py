@@ -105,3 +105,17 @@ def test_ctrl_c_stops_cleanly(tiny_model, sample_character, tmp_path):
     last = json.loads(lines[-1])  # every line is whole JSON, the last one closes the run
     assert all(json.loads(line) for line in lines)
     assert last["type"] == "run_end" and last["interrupted"] is True
+
+
+def test_chat_rehearsal_from_stdin(tiny_model, sample_character, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "aituber", "chat", "--character", str(sample_character), "--model", str(tiny_model),
+         "--no-overlay", "--transcript", str(tmp_path / "t.jsonl")],
+        input="たろう: こんにちは！\n/quit\n", capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "たろう" in result.stdout and "answered 1" in result.stdout
+
+
+def test_bad_youtube_url_is_a_one_line_error(sample_character):
+    result = aituber("run", "--youtube", "https://example.com/watch?v=abc", "--character", str(sample_character))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "YouTube" in result.stderr

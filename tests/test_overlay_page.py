@@ -97,6 +97,8 @@ class ScriptedWsServer:
     def __init__(self, port: int = 0, greeting: list[dict] | None = None) -> None:
         self.greeting = list(greeting if greeting is not None else [STATE_IDLE])
         self.clients: set[Any] = set()
+        self.paths: list[str] = []
+        """The request path (with query) of every WebSocket handshake."""
         self.ready = 0
         """Clients that got the greeting and receive broadcasts."""
         self.loop = asyncio.new_event_loop()
@@ -117,7 +119,8 @@ class ScriptedWsServer:
         return await serve(self._handler, "127.0.0.1", port)
 
     async def _handler(self, ws) -> None:
-        if ws.request.path != "/ws":
+        self.paths.append(ws.request.path)
+        if ws.request.path.split("?", 1)[0] != "/ws":
             await ws.close(1008, "wrong path")
             return
         try:
@@ -440,11 +443,38 @@ def test_state_on_connect_shows_reply_so_far(page, http_base):
         assert text_of(page, "#comment-text") == "今日の天気は？"
         server.send({"type": "reply_delta", "reply_id": "r7", "text": "だよ！", "ts": 0})
         wait_text(page, "#reply-text", "今日は晴れだよ！")
-        server.send({"type": "reply_cancelled", "reply_id": "r7", "ts": 0})
+        server.send({"type": "reply_cancelled", "reply_id": "r7", "reason": "skip", "ts": 0})
         wait_text(page, "#reply-text", "")
         assert not page.is_visible("#reply")
+        # The reply_end that follows a cancel does not bring the withdrawn text back.
+        server.send({"type": "reply_end", "reply_id": "r7", "text": "今日は晴れだよ！", "stop_reason": "cancelled",
+                     "ts": 0}, {"type": "status", "status": "paused", "ts": 0})
+        wait_for(page, "() => document.body.dataset.status === 'paused'")
+        assert text_of(page, "#reply-text") == "" and not page.is_visible("#reply")
     finally:
         server.stop()
+
+
+def test_token_passes_through_to_the_websocket(page, http_base, ws_server):
+    open_page(page, http_base, "index.html", ws_server, token="t0k-en_1", hide=0)
+    assert ws_server.paths[-1] == "/ws?token=t0k-en_1"
+    ws_server.send(*reply_script("r1", comment("c1", "鍵", "トークン付き"), ["届いた"]))
+    wait_text(page, "#reply-text", "届いた")
+    resolve = """([search, href]) => {
+        const u = new URL(href);
+        return window.AituberOverlay.resolveWsUrl(search, {href, protocol: u.protocol, host: u.host, search});
+    }"""
+    cases = [
+        ("?token=abc", "http://192.168.1.10:8765/index.html?token=abc", "ws://192.168.1.10:8765/ws?token=abc"),
+        ("?token=abc", "https://obs.example/?token=abc", "wss://obs.example/ws?token=abc"),
+        ("?ws=ws://h:1/ws&token=abc", "file:///o/index.html", "ws://h:1/ws?token=abc"),
+        ("?ws=ws%3A%2F%2Fh%3A1%2Fws%3Ftoken%3Down&token=abc", "file:///o/index.html", "ws://h:1/ws?token=own"),
+        ("", "http://127.0.0.1:8765/", "ws://127.0.0.1:8765/ws"),
+        ("?token=", "http://127.0.0.1:8765/", "ws://127.0.0.1:8765/ws"),
+        ("?token=abc", "file:///o/index.html", None),
+    ]
+    for search, href, want in cases:
+        assert page.evaluate(resolve, [search, href]) == want, (search, href)
 
 
 def test_hides_after_silence(page, http_base, ws_server):

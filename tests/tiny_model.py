@@ -9,7 +9,7 @@ path that conversion must turn into a tokenizer.json.
 `build_hf_model(arch, out_dir)` writes a 2-layer, 64-wide random transformers checkpoint of one of
 ARCHITECTURES. Each config sets what CTranslate2 4.8 would get wrong under transformers 5 without
 aituber.engine.compat (partial rotary and a non-default rotary base for GPT-NeoX, per-layer rotary
-bases, a query scale other than the head size and a short sliding window for Gemma 3).
+bases, linear RoPE scaling and a query scale other than the head size for Gemma 3).
 """
 
 from __future__ import annotations
@@ -139,7 +139,10 @@ def build_qwen2(out_dir: Path, seed: int = 0) -> Path:
 
 
 def build_gemma3(out_dir: Path, seed: int = 0) -> Path:
-    """Gemma 3 text: one sliding and one global layer, each with its own rotary base, QK norms."""
+    """Gemma 3 text: one sliding and one global layer, each with its own rotary base (the global one
+    linearly scaled, as in Gemma 3 4B+), QK norms, a query scale other than the head size. The
+    16-token window is longer than the test prompts (CTranslate2 attends a longer prompt in
+    window-sized chunks, not exactly as transformers) and shorter than prompt plus reply."""
     import torch
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
@@ -147,10 +150,11 @@ def build_gemma3(out_dir: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
                               num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
-                              head_dim=16, query_pre_attn_scalar=24, sliding_window=8,
+                              head_dim=16, query_pre_attn_scalar=24, sliding_window=16,
                               layer_types=["sliding_attention", "full_attention"],
                               rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 5000.0},
-                                               "full_attention": {"rope_type": "default", "rope_theta": 200000.0}},
+                                               "full_attention": {"rope_type": "linear", "factor": 8.0,
+                                                                  "rope_theta": 200000.0}},
                               max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
                               eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     Gemma3ForCausalLM(config).save_pretrained(out_dir)

@@ -9,6 +9,7 @@ One core, no event loop; the comments are generated before the clock starts. The
 from __future__ import annotations
 
 import collections
+import gc
 import random
 import sys
 import time
@@ -53,7 +54,8 @@ _NOISE = (
 
 
 def generate_comments(n: int, viewers: int = 5_000, seed: int = 1) -> list[tuple[float, Comment]]:
-    """`n` (time, comment) pairs at about 500 comments/s of chat time from `viewers` viewers."""
+    """`n` (time, comment) pairs at about 500 comments/s of chat time from `viewers` viewers: mostly
+    distinct texts, about 1% NG words, URLs, injection attempts or symbols, 0.3% super chats."""
     rng = random.Random(seed)
     authors = [
         Author(
@@ -76,13 +78,16 @@ def generate_comments(n: int, viewers: int = 5_000, seed: int = 1) -> list[tuple
                 break
             roll -= p
         else:
-            text = f"{rng.choice(_OPENERS)}{rng.choice(_BODIES)}{rng.randrange(100) if rng.random() < 0.3 else ''}{rng.choice(_ENDINGS)}"
+            second = rng.choice(_BODIES) if rng.random() < 0.4 else ""
+            number = rng.randrange(1000) if rng.random() < 0.5 else ""
+            text = f"{rng.choice(_OPENERS)}{rng.choice(_BODIES)}{number}{rng.choice(_ENDINGS)}{second}"
         kind, amount = CommentKind.TEXT, None
-        if rng.random() < 0.01:
+        if rng.random() < 0.003:
             kind, amount = CommentKind.SUPER_CHAT, float(rng.choice((100, 500, 1000, 10000)))
         elif rng.random() < 0.005:
             kind = CommentKind.MEMBERSHIP
-        author = authors[min(int(rng.paretovariate(1.2)) - 1, viewers - 1) if rng.random() < 0.5 else rng.randrange(viewers)]
+        # A fifth of the chat comes from 100 regulars (about one comment a second each), the rest from anyone.
+        author = authors[rng.randrange(min(100, viewers)) if rng.random() < 0.2 else rng.randrange(viewers)]
         out.append((now, Comment(id=f"c{i}", author=author, text=text, kind=kind, amount=amount, timestamp=now)))
     return out
 
@@ -90,13 +95,15 @@ def generate_comments(n: int, viewers: int = 5_000, seed: int = 1) -> list[tuple
 def run_ingest_bench(n: int = 100_000) -> dict[str, object]:
     """Comments/s through normalise + Moderator.check + SelectionQueue.push (one pop per 200 comments)."""
     comments = generate_comments(n)
+    gc.collect()
+    gc.freeze()  # the generated comments are not part of what is measured: keep the collector off them
     normalize.cache_clear()
     moderator = Moderator(ModerationSettings(character_name="ミク"))
     queue = SelectionQueue(QueueSettings(character_name="ミク"))
     skipped: collections.Counter[str] = collections.Counter()
     passed = 0
     check, push, pop = moderator.check, queue.push, queue.pop
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for i, (now, comment) in enumerate(comments):
         normalize(comment.text)
         reason = check(comment, now)
@@ -110,11 +117,16 @@ def run_ingest_bench(n: int = 100_000) -> dict[str, object]:
             if got is not None:
                 moderator.note_answered(got, now)
             queue.take_thanks(now)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
+    gc.unfreeze()
     return {
         "comments": n,
         "seconds": round(seconds, 4),
-        "comments_per_s": round(n / seconds),
+        "cpu_seconds": round(cpu_seconds, 4),
+        # Per second of this process's CPU time: steady on a shared machine. Wall-clock figure below.
+        "comments_per_s": round(n / cpu_seconds),
+        "wall_comments_per_s": round(n / seconds),
+        "unique_texts": len({c.text for _, c in comments}),
         "passed": passed,
         "skipped": dict(skipped.most_common()),
         "queue_drops": dict(queue.counts.most_common()),
@@ -126,7 +138,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     n = int(args[0]) if args else 100_000
     result = run_ingest_bench(n)
-    print(f"ingest: {result['comments_per_s']:,} comments/s ({result['comments']:,} comments in {result['seconds']} s, one core)")
+    print(
+        f"ingest: {result['comments_per_s']:,} comments/s per CPU second, {result['wall_comments_per_s']:,} wall"
+        f" ({result['comments']:,} comments, {result['unique_texts']:,} distinct texts, one core)"
+    )
     print(f"  passed {result['passed']:,}; skipped {result['skipped']}; queue {result['queue_drops']}")
 
 

@@ -159,7 +159,9 @@ def _pytchat_decoder(name: str) -> LineDecoder:
         if not isinstance(obj, dict):
             raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
         replay = obj.get("replayChatItemAction")
-        if isinstance(replay, dict):  # an archive of a replay may keep the wrapper
+        if replay is not None:  # an archive of a replay may keep the wrapper
+            if not isinstance(replay, dict):
+                raise ValueError("'replayChatItemAction' is not an object")
             offset_s = offset_ms_to_s(replay.get("videoOffsetTimeMsec"))
             actions = replay.get("actions")
             if not isinstance(actions, list):
@@ -213,8 +215,10 @@ def _cd_author(obj: dict[str, Any], member: bool) -> Author:
         raise ValueError("'author' must be an object")
     name, channel_id = _cd_str(author, "name"), _cd_str(author, "id")
     owner = moderator = verified = False
-    badges = author.get("badges") or ()
-    if not isinstance(badges, list):
+    badges = author.get("badges")
+    if badges is None:
+        badges = []
+    elif not isinstance(badges, list):
         raise ValueError("'author.badges' must be a list")
     for badge in badges:
         if not isinstance(badge, dict):
@@ -326,8 +330,28 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
 def _json_lines(data: bytes) -> Iterator[tuple[int, Any]]:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        yield from _json_byte_lines(data)  # let the lines that are valid UTF-8 through
+        return
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    decode = json.JSONDecoder().decode
+    # Split on "\n" only: str.splitlines would also cut at U+2028 and friends, which JSON allows
+    # unescaped inside strings. A "\r" before it is JSON whitespace.
+    for line_no, raw in enumerate(text.split("\n"), start=1):
+        if not raw or raw.isspace():
+            continue
+        try:
+            yield line_no, decode(raw)
+        except (ValueError, RecursionError) as exc:
+            yield line_no, ValueError(f"not valid JSON ({exc.__class__.__name__}: {exc})")
+
+
+def _json_byte_lines(data: bytes) -> Iterator[tuple[int, Any]]:
     loads = json.loads
-    for line_no, raw in enumerate(data.splitlines(), start=1):
+    for line_no, raw in enumerate(data.split(b"\n"), start=1):
         if not raw or raw.isspace():
             continue
         try:

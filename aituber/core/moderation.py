@@ -18,13 +18,15 @@ import itertools
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 
 from aituber.core.comment import Comment, CommentKind
 from aituber.core.normalize import (
     Span,
+    char_class,
+    chars_folding_to,
     name_key,
     normalize,
     normalize_spans,
@@ -62,6 +64,7 @@ SKIP_REASONS = (
 )
 
 _MASK_CHAR = "＊"
+_PAID = frozenset(kind for kind in CommentKind if kind.is_paid)
 _REGEX_PREFIX = "re:"
 
 
@@ -85,7 +88,8 @@ class ModerationSettings:
     """Display names / handles (case and "@" ignored) or channel ids."""
     near_duplicate_window_s: float = 60.0
     near_duplicate_similarity: float = 0.8
-    """Character-bigram Jaccard similarity from which two comments of one viewer count as the same."""
+    """Two comments of one viewer that share their first or last three characters count as the same
+    from this character-bigram Jaccard similarity (identical normalised texts always do)."""
     flood_threshold: int = 4
     """This many distinct viewers posting the same normalised text within `flood_window_s`; 0 = off."""
     flood_window_s: float = 30.0
@@ -125,11 +129,35 @@ def _plain_pattern(word: str) -> str:
     return "".join(parts)
 
 
+_LEADING_LOOKBEHIND = re.compile(
+    r"^\(\?<([!=])((?:\[[^\]\\]*\]|[^()\[\]\\.^$*+?{}|])+)\)([^()\[\]\\.^$*+?{}|])(?![*+?{])"
+)
+_ASCII_ANCHORED = re.compile(r"^(?:\\b)?(?:([a-z0-9])|\(\?:([a-z0-9]+(?:\|[a-z0-9]+)*)\))(?![*?{])", re.IGNORECASE)
+"""A regex entry that can only start on one of a few ASCII letters or digits ("\\bkorosu\\b")."""
+
+
+def _first_chars(pattern: str) -> str:
+    """The characters an ASCII-anchored pattern can start on (lower case), or "" if it is not one."""
+    m = _ASCII_ANCHORED.match(pattern)
+    if m is None:
+        return ""
+    firsts = m[1] if m[1] else "".join(alt[0] for alt in m[2].split("|"))
+    return "".join(sorted(set(firsts.lower())))
+
+
+def _literal_first(pattern: str) -> str:
+    """ "(?<!と)ころす" -> "こ(?<!とこ)ろす": the same match, but starting with a literal, which the regex
+    engine can rule out at a position with one comparison."""
+    return _LEADING_LOOKBEHIND.sub(lambda m: f"{m[3]}(?<{m[1]}{m[2]}{m[3]})", pattern, count=1)
+
+
 @dataclass(frozen=True, slots=True)
 class _Entry:
     source: str
     pattern: re.Pattern[str]
     plain: bool
+    first_chars: str = ""
+    """For a regex that can only start on one of a few ASCII characters: those ("k" for "\\bkorosu\\b")."""
 
 
 def _compile_entries(entries: Iterable[str], origin: str) -> list[_Entry]:
@@ -140,7 +168,7 @@ def _compile_entries(entries: Iterable[str], origin: str) -> list[_Entry]:
         if not entry or entry.startswith("#"):
             continue
         if entry.startswith(_REGEX_PREFIX):
-            body = _fold_pattern(entry[len(_REGEX_PREFIX) :])
+            body = _literal_first(_fold_pattern(entry[len(_REGEX_PREFIX) :]))
             try:
                 pattern = re.compile(body, re.IGNORECASE)
             except re.error as exc:
@@ -149,9 +177,12 @@ def _compile_entries(entries: Iterable[str], origin: str) -> list[_Entry]:
                     "fix it or drop the 're:' prefix to match it as a plain word"
                 ) from exc
             if pattern.fullmatch("") is not None:
-                raise ConfigError(f"{origin}, entry {number} ({entry!r}): matches empty text, so it would match everything")
+                raise ConfigError(
+                    f"{origin}, entry {number} ({entry!r}): matches empty text, so it would match everything"
+                )
             key = (False, body)
             plain = False
+            first_chars = _first_chars(body)
         else:
             word = squash(normalize(entry))
             if not word:
@@ -160,21 +191,33 @@ def _compile_entries(entries: Iterable[str], origin: str) -> list[_Entry]:
             pattern = re.compile(_plain_pattern(word))
             key = (True, word)
             plain = True
+            first_chars = ""
         if key in seen:
             continue
         seen.add(key)
-        compiled.append(_Entry(entry, pattern, plain))
+        compiled.append(_Entry(entry, pattern, plain, first_chars))
     return compiled
 
 
-def _combine(entries: list[_Entry], flags: int) -> re.Pattern[str] | None:
+_Searcher = Callable[[str], object]
+"""Returns None when nothing matches."""
+
+
+def _searcher(entries: list[_Entry], flags: int, first_chars: str = "") -> _Searcher | None:
+    """One search over all `entries` (one alternation); with `first_chars`, a lookahead lets the regex
+    engine skip positions that cannot start a match. None when there are no entries."""
     if not entries:
         return None
     ordered = sorted(entries, key=lambda e: -len(e.pattern.pattern))
+    head = f"(?=[{re.escape(first_chars)}])" if first_chars else ""
     try:
-        return re.compile("|".join(f"(?:{e.pattern.pattern})" for e in ordered), flags)
-    except re.error:  # e.g. inline global flags in one entry: fall back to searching them one by one
-        return None
+        return re.compile(head + "(?:" + "|".join(f"(?:{e.pattern.pattern})" for e in ordered) + ")", flags).search
+    except re.error:  # e.g. inline global flags in one entry: search them one by one
+
+        def search_each(text: str) -> object:
+            return next((m for e in entries if (m := e.pattern.search(text)) is not None), None)
+
+        return search_each
 
 
 class NgMatcher:
@@ -189,8 +232,12 @@ class NgMatcher:
             unique.setdefault((entry.plain, entry.pattern.pattern), entry)
         self._plain = [e for e in unique.values() if e.plain]
         self._regex = [e for e in unique.values() if not e.plain]
-        self._plain_all = _combine(self._plain, 0)  # plain entries are already case folded
-        self._regex_all = _combine(self._regex, re.IGNORECASE)
+        self._ascii = [e for e in self._regex if e.first_chars]
+        self._other = [e for e in self._regex if not e.first_chars]
+        firsts = "".join(sorted({ch for e in self._ascii for ch in e.first_chars}))
+        self._plain_search = _searcher(self._plain, 0)  # plain entries are already case folded
+        self._ascii_search = _searcher(self._ascii, re.IGNORECASE, firsts)
+        self._other_search = _searcher(self._other, re.IGNORECASE)
 
     @classmethod
     def merged(cls, *matchers: NgMatcher) -> NgMatcher:
@@ -202,16 +249,19 @@ class NgMatcher:
     def __len__(self) -> int:
         return len(self._plain) + len(self._regex)
 
-    def _search(self, combined: re.Pattern[str] | None, entries: list[_Entry], text: str) -> bool:
-        if combined is not None:
-            return combined.search(text) is not None
-        return any(e.pattern.search(text) for e in entries)
+    def patterns(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The compiled pattern sources: (plain entries, matched on squashed text; regex entries,
+        matched on normalised text). The streaming output guard searches them for partial matches."""
+        return tuple(e.pattern.pattern for e in self._plain), tuple(e.pattern.pattern for e in self._regex)
 
     def matches(self, normalized: str) -> bool:
         """Whether any entry matches text already passed through `normalize`."""
-        if self._plain and self._search(self._plain_all, self._plain, squash(normalized)):
-            return True
-        return bool(self._regex) and self._search(self._regex_all, self._regex, normalized)
+        plain, other, ascii_ = self._plain_search, self._other_search, self._ascii_search
+        return (
+            (plain is not None and plain(normalized.replace(" ", "")) is not None)
+            or (other is not None and other(normalized) is not None)
+            or (ascii_ is not None and ascii_(normalized) is not None)
+        )
 
     def hits(self, normalized: str) -> tuple[str, ...]:
         """The entries (as written) that match normalised text."""
@@ -284,10 +334,11 @@ _TEMPLATE_MARKERS = re.compile(
     r"|\[/?inst\]",
     re.IGNORECASE,
 )
-_INJECTION_EN = re.compile(
-    r"\b(?:ignore|disregard|forget)(?: (?:all|any|the|your|my|of|previous|prior|above|earlier|preceding|these"
-    r"|those|former|system))* (?:instructions?|prompts?|rules|directions|directives)\b"
-    r"|\bsystem ?prompt\b|\bdeveloper mode\b|\bjailbreak|\bdo anything now\b"
+_INJECTION_EN = re.compile(  # the lookahead lets the engine skip positions that cannot start a match
+    r"(?=[idfsj])(?:\b(?:ignore|disregard|forget)(?: (?:all|any|the|your|my|of|previous|prior|above|earlier|preceding|these"
+    r"|those|former|system))* (?:instructions?|prompts?|directives)\b"
+    r"|\b(?:ignore|disregard) (?:all |your |the |previous |prior |above )+rules\b"
+    r"|\bsystem ?prompt\b|\bdeveloper mode\b|\bjailbreak|\bdo anything now\b)"
 )
 _INJECTION_JA = re.compile(
     "しすてむぷろんぷと"
@@ -297,21 +348,38 @@ _INJECTION_JA = re.compile(
 )
 
 
+_MARKER_GATE = re.compile(char_class(chars_folding_to("<#[")))
+"""Any character that folds to "<", "#" or "[": only then can a text hold a template marker."""
+_URL_GATE = re.compile(char_class([*chars_folding_to(".:/"), ord("。")]))
+"""Any character that folds to ".", ":" or "/" (or "。"): with "dot", what every URL pattern needs."""
+
+
 def _fold_raw(text: str) -> str:
     """Invisible characters removed, NFKC, case folded; separators kept (for URLs and template markers)."""
     return unicodedata.normalize("NFKC", strip_invisible(text)).casefold()
 
 
-def looks_like_injection(text: str, normalized: str | None = None, raw: str | None = None) -> bool:
+def _has_template_marker(text: str) -> bool:
+    return _MARKER_GATE.search(text) is not None and _TEMPLATE_MARKERS.search(_fold_raw(text)) is not None
+
+
+def _has_url(text: str, normalized: str) -> bool:
+    if _URL_GATE.search(text) is None and "dot" not in normalized:
+        return False
+    return _URL.search(_fold_raw(text)) is not None
+
+
+def looks_like_injection(text: str, normalized: str | None = None) -> bool:
     """Obvious prompt injection ("ignore previous instructions", "前の指示を無視") or template/special tokens.
 
-    `normalized` (`normalize(text)`) and `raw` (`_fold_raw(text)`) may be passed when already computed.
+    `normalized` (`normalize(text)`) may be passed when already computed.
     """
-    raw = _fold_raw(text) if raw is None else raw
-    if ("<" in raw or "#" in raw or "[" in raw) and _TEMPLATE_MARKERS.search(raw):
-        return True
     norm = normalize(text) if normalized is None else normalized
-    return _INJECTION_EN.search(norm) is not None or _INJECTION_JA.search(squash(norm)) is not None
+    return (
+        _INJECTION_EN.search(norm) is not None
+        or _INJECTION_JA.search(squash(norm)) is not None
+        or _has_template_marker(text)
+    )
 
 
 _BRACKETS = str.maketrans({"<": "＜", ">": "＞", "[": "［", "]": "］", "{": "｛", "}": "｝", "|": "｜"})
@@ -345,10 +413,6 @@ _URL = re.compile(
 )
 
 
-def _may_hold_url(folded: str) -> bool:
-    return "." in folded or ":" in folded or "/" in folded or "。" in folded or "dot" in folded
-
-
 @functools.cache
 def _role_colon(character_name: str) -> re.Pattern[str]:
     words = list(_ROLE_WORDS)
@@ -368,7 +432,7 @@ def neutralize_prompt_text(text: str, max_chars: int = 0, character_name: str = 
     """
     text = unicodedata.normalize("NFKC", strip_invisible(text))
     text = text.replace("#", "").translate(_BRACKETS)
-    if _may_hold_url(text.casefold()):
+    if _URL_GATE.search(text) is not None or "dot" in text.casefold():
         text = _URL.sub("(URL)", text)
     text = " ".join(text.split())
     role = _role_colon(character_name)
@@ -384,21 +448,21 @@ def neutralize_prompt_text(text: str, max_chars: int = 0, character_name: str = 
 # --- the moderator --------------------------------------------------------------------------------------
 
 
-def _bigrams(text: str) -> frozenset[str]:
-    return frozenset(text[i : i + 2] for i in range(len(text) - 1))
+def _bigrams(text: str) -> set[str]:
+    return set(map(str.__add__, text, text[1:]))
 
 
-@dataclass(slots=True)
-class _Said:
-    at: float
-    key: str
-    bigrams: frozenset[str] | None
+_Said = tuple[float, str, str, str]
+"""When a viewer said something, the normalised text without spaces, its first and its last three characters."""
 
 
 class Moderator:
     """Filters incoming comments and outgoing replies. Holds only the history its filters need."""
 
     _MAX_HISTORY_PER_VIEWER = 8
+    """Recent texts kept per viewer for exact repeats..."""
+    _SIMILAR_HISTORY = 3
+    """...and how many of the newest are also compared for near-duplicates (bigram Jaccard)."""
 
     def __init__(self, settings: ModerationSettings) -> None:
         if settings.output_ng_action not in ("mask", "drop"):
@@ -414,11 +478,18 @@ class Moderator:
         for viewer in settings.blocked_viewers:
             self.block(viewer)
         self._said: dict[str, collections.deque[_Said]] = {}
+        """Viewer -> their recent texts (normalised, without spaces), oldest first."""
         self._posters: dict[str, dict[str, float]] = {}
+        """Normalised text -> viewer -> when they last posted it (within the flood window)."""
+        self._posts: collections.deque[tuple[float, str, str]] = collections.deque()
         self._answered: dict[str, collections.deque[float]] = {}
         self._next_sweep = float("-inf")
 
     # -- NG --
+
+    def ng_patterns(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """All NG patterns in use (see `NgMatcher.patterns`)."""
+        return self._ng.patterns()
 
     def ng_hits(self, text: str) -> tuple[str, ...]:
         """The NG entries (built-in and per-character) that `text` contains."""
@@ -447,9 +518,9 @@ class Moderator:
 
     def is_blocked(self, comment: Comment) -> bool:
         author = comment.author
-        return (
-            bool(author.channel_id) and author.channel_id in self._blocked_ids
-        ) or name_key(author.name) in self._blocked_names
+        return (bool(author.channel_id) and author.channel_id in self._blocked_ids) or name_key(
+            author.name
+        ) in self._blocked_names
 
     # -- comments --
 
@@ -475,19 +546,19 @@ class Moderator:
             return "empty" if is_text else None  # only invisible characters
         if self._ng.matches(normalized):
             return "ng_word"
-        raw = _fold_raw(text)
-        if looks_like_injection(text, normalized, raw):
+        if looks_like_injection(text, normalized):
             return "injection"
-        if privileged or comment.kind.is_paid:
+        if privileged or comment.kind in _PAID:
             return None
         if s.max_comment_chars > 0 and len(text) > s.max_comment_chars and not s.truncate_long:
             return "too_long"
-        if s.block_urls and _may_hold_url(raw) and _URL.search(raw):
+        if s.block_urls and _has_url(text, normalized):
             return "url"
         key = squash(normalized)
         if not key:
             return "symbols_only"
-        self._sweep(now)
+        if now >= self._next_sweep:
+            self._sweep(now)
         viewer = viewer_key(author)
         reason = self._repeat_or_flood(viewer, key, now)
         if reason is None and s.max_answers_per_viewer > 0:
@@ -503,57 +574,68 @@ class Moderator:
         s = self.settings
         reason: str | None = None
         said = self._said.get(viewer)
-        bigrams: frozenset[str] | None = None
         if said is None:
             said = self._said[viewer] = collections.deque(maxlen=self._MAX_HISTORY_PER_VIEWER)
-        else:
-            similarity = s.near_duplicate_similarity
-            for old in said:
-                if now - old.at > s.near_duplicate_window_s:
-                    continue
-                if old.key == key:
-                    reason = "repeat"
-                    break
-                if len(key) < 4 or len(old.key) < 4:
-                    continue
-                shorter, longer = sorted((len(key), len(old.key)))
-                if shorter - 1 < similarity * (longer - 1):  # Jaccard <= |A|/|B|: cannot be similar enough
-                    continue
-                if bigrams is None:
-                    bigrams = _bigrams(key)
-                if old.bigrams is None:
-                    old.bigrams = _bigrams(old.key)
-                if len(bigrams & old.bigrams) >= similarity * len(bigrams | old.bigrams):
-                    reason = "repeat"
-                    break
-        said.append(_Said(now, key, bigrams))
+        elif said:
+            reason = self._repeat(said, key, now)
+        said.append((now, key, key[:3], key[-3:]))
         if s.flood_threshold > 0:
-            posters = self._posters.get(key)
+            posts, posters_by_key = self._posts, self._posters
+            oldest = now - s.flood_window_s
+            while posts and posts[0][0] < oldest:  # forget posts that left the window
+                at, old_key, who = posts.popleft()
+                posters = posters_by_key.get(old_key)
+                if posters is not None and posters.get(who) == at:
+                    del posters[who]
+                    if not posters:
+                        del posters_by_key[old_key]
+            posters = posters_by_key.get(key)
             if posters is None:
-                posters = self._posters[key] = {}
-            else:
-                posters.pop(viewer, None)  # re-insert at the end: the dict stays in time order
-                while posters:
-                    first = next(iter(posters))
-                    if now - posters[first] <= s.flood_window_s:
-                        break
-                    del posters[first]
+                posters = posters_by_key[key] = {}
             posters[viewer] = now
+            posts.append((now, key, viewer))
             if reason is None and len(posters) >= s.flood_threshold:
                 reason = "flood"
         return reason
 
+    def _repeat(self, said: collections.deque[_Said], key: str, now: float) -> str | None:
+        """"repeat" when `key` equals a text the viewer posted within the window, or is very similar to
+        one of their newest few (sharing its start or end, and bigram Jaccard >= the setting)."""
+        s = self.settings
+        similarity = s.near_duplicate_similarity
+        oldest = now - s.near_duplicate_window_s
+        size = len(key)
+        head, tail = key[:3], key[-3:]
+        bigrams: set[str] | None = None
+        rank = 0
+        for at, old, old_head, old_tail in reversed(said):  # newest first; stop at the first one too old
+            if at < oldest:
+                break
+            if old == key:
+                return "repeat"
+            # Near-duplicates: only the newest few, long enough, sharing the start or the end (as edited
+            # spam does), with lengths close enough (Jaccard similarity is at most |A| / |B|).
+            if rank < self._SIMILAR_HISTORY and size >= 4 and (old_head == head or old_tail == tail):
+                old_size = len(old)
+                shorter, longer = (size, old_size) if size < old_size else (old_size, size)
+                if shorter >= 4 and shorter - 1 >= similarity * (longer - 1):
+                    if bigrams is None:
+                        bigrams = _bigrams(key)
+                    old_bigrams = _bigrams(old)
+                    if len(bigrams & old_bigrams) >= similarity * len(bigrams | old_bigrams):
+                        return "repeat"
+            rank += 1
+        return None
+
     def _sweep(self, now: float) -> None:
         """Forget history older than every window (amortised: at most once per window)."""
-        if now < self._next_sweep:
-            return
         s = self.settings
         horizon = max(s.near_duplicate_window_s, s.flood_window_s, 1.0)
         self._next_sweep = now + horizon
-        for viewer in [v for v, said in self._said.items() if not said or now - said[-1].at > s.near_duplicate_window_s]:
+        for viewer in [
+            v for v, said in self._said.items() if not said or now - said[-1][0] > s.near_duplicate_window_s
+        ]:
             del self._said[viewer]
-        for key in [k for k, posters in self._posters.items() if now - next(reversed(posters.values())) > s.flood_window_s]:
-            del self._posters[key]  # its newest poster is outside the window, so all are
         for viewer in [v for v, times in self._answered.items() if not times or now - times[-1] > s.viewer_window_s]:
             del self._answered[viewer]
 

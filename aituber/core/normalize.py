@@ -18,11 +18,11 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from itertools import chain
+from itertools import chain, pairwise
 
 from aituber.core.comment import Author
 
-__all__ = ["Span", "fold", "name_key", "normalize", "normalize_spans", "squash", "strip_invisible", "viewer_key"]
+__all__ = ["Span", "char_class", "chars_folding_to", "fold", "name_key", "normalize", "normalize_spans", "squash", "strip_invisible", "viewer_key"]
 
 _NO_SPACE_SCRIPT_START = "\u2e80"
 """CJK radicals, kana, kanji and everything above: scripts written without spaces between words."""
@@ -74,6 +74,10 @@ def _as_list(table: dict[int, str | None]) -> _Table:
 
 
 _BEFORE, _AFTER = _build_tables()
+_COMPATIBILITY_BMP = tuple(
+    cp for cp in range(0x10000) if not 0xD800 <= cp < 0xE000 and not unicodedata.is_normalized("NFKC", chr(cp))
+)
+"""The BMP characters NFKC changes."""
 _BEFORE_BMP, _AFTER_BMP = _as_list(_BEFORE), _as_list(_AFTER)
 
 
@@ -91,19 +95,51 @@ _REPEAT = re.compile(r"(.)\1\1\1+", re.DOTALL)
 _MAX_RUN = 3
 
 
+def char_class(code_points: list[int]) -> str:
+    """A regex character class for `code_points`, written as ranges."""
+    parts: list[str] = []
+    points = sorted(code_points)
+    start = prev = points[0]
+    for cp in [*points[1:], -1]:
+        if cp == prev + 1:
+            prev = cp
+            continue
+        parts.append(re.escape(chr(start)) if start == prev else f"{re.escape(chr(start))}-{re.escape(chr(prev))}")
+        start = prev = cp
+    return "[" + "".join(parts) + "]"
+
+
+_INVISIBLE = re.compile(char_class([cp for cp, value in _BEFORE.items() if value is None or value == " "]))
+"""What strip_invisible changes apart from full-width ASCII (which NFKC folds anyway)."""
+
+
+def chars_folding_to(targets: str) -> list[int]:
+    """The BMP code points whose NFKC form contains one of `targets` (e.g. "<" -> <, ＜, ﹤), for
+    targets that case folding leaves alone (punctuation)."""
+    found = [ord(t) for t in targets]
+    for cp in _COMPATIBILITY_BMP:
+        folded = unicodedata.normalize("NFKC", chr(cp))
+        if any(t in folded for t in targets):
+            found.append(cp)
+    return sorted(set(found))
+
+
 def fold(text: str) -> str:
     """Character-level folding only (steps 1-3): separators become spaces but are not collapsed."""
     if text.isascii():
         return text.translate(_BEFORE_BMP).lower().translate(_AFTER_BMP)
-    text = unicodedata.normalize("NFKC", _translate(text, _BEFORE_BMP, _BEFORE))
-    text = _translate(unicodedata.normalize("NFKC", text.casefold()), _AFTER_BMP, _AFTER)
-    # Removing a stray mark can leave a composable pair behind (rare); fold again until stable.
+    if _INVISIBLE.search(text) is not None:
+        text = _translate(text, _BEFORE_BMP, _BEFORE)
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    folded = _translate(text, _AFTER_BMP, _AFTER)
+    # Deleting a stray mark can leave a composable pair or a case-foldable result behind (rare):
+    # fold again until stable.
     for _ in range(4):
-        if unicodedata.is_normalized("NFKC", text) and text.casefold() == text:
+        if len(folded) == len(text) or (unicodedata.is_normalized("NFKC", folded) and folded.casefold() == folded):
             break
-        text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-        text = _translate(text, _AFTER_BMP, _AFTER)
-    return text
+        text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", folded).casefold())
+        folded = _translate(text, _AFTER_BMP, _AFTER)
+    return folded
 
 
 def strip_invisible(text: str) -> str:
@@ -115,9 +151,7 @@ def strip_invisible(text: str) -> str:
 def _joins(left: str, right: str) -> bool:
     """Whether the separator between two tokens is dropped (see the module docstring, step 4)."""
     return (
-        (len(left) == 1 and len(right) == 1)
-        or left[-1] >= _NO_SPACE_SCRIPT_START
-        or right[0] >= _NO_SPACE_SCRIPT_START
+        (len(left) == 1 and len(right) == 1) or left[-1] >= _NO_SPACE_SCRIPT_START or right[0] >= _NO_SPACE_SCRIPT_START
     )
 
 
@@ -126,7 +160,7 @@ def _collapse_separators(text: str) -> str:
     if len(tokens) <= 1:
         return tokens[0] if tokens else ""
     out = [tokens[0]]
-    for left, right in zip(tokens, tokens[1:]):
+    for left, right in pairwise(tokens):
         if not _joins(left, right):
             out.append(" ")
         out.append(right)
@@ -205,7 +239,7 @@ def normalize_spans(text: str) -> tuple[str, tuple[Span, ...]]:
     if current:
         tokens.append(current)
     joined: list[tuple[str, int, int]] = list(tokens[0]) if tokens else []
-    for left, right, space in zip(tokens, tokens[1:], gaps):
+    for (left, right), space in zip(pairwise(tokens), gaps, strict=True):
         left_text = "".join(u[0] for u in left)
         right_text = "".join(u[0] for u in right)
         if not _joins(left_text, right_text):

@@ -53,13 +53,9 @@ class NgTail:
     """Where the unfinished tail of a streaming text starts, for a moderator's NG lists."""
 
     def __init__(self, moderator: Moderator) -> None:
-        plain: list[str] = []
-        patterns: list[str] = []
-        for matcher in moderator._matchers:  # noqa: SLF001 - the guard shares the matcher's patterns
-            plain += [e.pattern.pattern for e in matcher._plain]  # noqa: SLF001
-            patterns += [e.pattern.pattern for e in matcher._regex]  # noqa: SLF001
-        self._plain = _partial_pattern(tuple(plain))
-        self._regex = _partial_pattern(tuple(patterns))
+        plain, patterns = moderator.ng_patterns()
+        self._plain = _partial_pattern(plain)
+        self._regex = _partial_pattern(patterns)
 
     def pending_start(self, text: str) -> int:
         normalized, spans = normalize_spans(text)

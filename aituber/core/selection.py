@@ -115,6 +115,7 @@ class _Entry:
     viewer: str
     base: float
     """Score without the parts that change while it waits."""
+    paid: bool
 
 
 class SelectionQueue:
@@ -127,7 +128,7 @@ class SelectionQueue:
         self._entries: dict[str, _Entry] = {}  # by comment id, in arrival order
         self._evictable: list[tuple[float, int, str]] = []  # heap of non-paid (eviction key, seq, id), lazy
         self._seq = itertools.count()
-        self._queued_by_viewer: collections.Counter[str] = collections.Counter()
+        self._queued_by_viewer: dict[str, int] = {}
         self._selected: collections.deque[tuple[float, str]] = collections.deque()
         self._paid_arrivals: collections.deque[float] = collections.deque()
         self._thanks: list[Comment] = []
@@ -176,29 +177,30 @@ class SelectionQueue:
                 score += s.question_weight
             if self._names:
                 squashed = squash(normalized)
-                if any(name in squashed for name in self._names):
-                    score += s.mention_weight
+                for name in self._names:
+                    if name in squashed:
+                        score += s.mention_weight
+                        break
         return score
 
-    def _score(self, entry: _Entry, now: float) -> float:
+    def _score(self, entry: _Entry, now: float, answers: collections.Counter[str]) -> float:
+        """Standing now: base score, minus waiting time, minus fairness (answered recently, many queued)."""
         s = self.settings
         score = entry.base - s.decay_per_s * (now - entry.at)
-        if s.queued_penalty:
-            score -= s.queued_penalty * (self._queued_by_viewer[entry.viewer] - 1)
-        if s.answered_penalty and self._selected:
-            answers = sum(1 for _, viewer in self._selected if viewer == entry.viewer)
-            score -= s.answered_penalty * answers
+        score -= s.queued_penalty * (self._queued_by_viewer[entry.viewer] - 1)
+        score -= s.answered_penalty * answers[entry.viewer]
         return score
 
     # -- internal moves --
 
     def _take(self, comment_id: str) -> _Entry:
         entry = self._entries.pop(comment_id)
-        left = self._queued_by_viewer[entry.viewer] - 1
+        queued = self._queued_by_viewer
+        left = queued[entry.viewer] - 1
         if left:
-            self._queued_by_viewer[entry.viewer] = left
+            queued[entry.viewer] = left
         else:
-            del self._queued_by_viewer[entry.viewer]
+            del queued[entry.viewer]
         return entry
 
     def _to_thanks(self, comment: Comment, now: float, dropped: list[Dropped] | None) -> None:
@@ -213,7 +215,8 @@ class SelectionQueue:
         dropped.append(Dropped(comment, reason))
 
     def _expire(self, now: float, dropped: list[Dropped] | None) -> None:
-        """Stale non-paid comments are dropped; paid ones that waited too long go to the thanks list."""
+        """Paid messages that waited too long go to the thanks list; stale other comments are dropped
+        into `dropped` (or, when it is None, left for the next push or pop to report)."""
         max_age_s, paid_wait_s = self.settings.max_age_s, self._paid_wait_s
         first_limit = min(max_age_s, paid_wait_s)
         expired: list[_Entry] = []
@@ -221,11 +224,14 @@ class SelectionQueue:
             age = now - entry.at
             if age <= first_limit:
                 break
-            if age > (paid_wait_s if entry.comment.kind.is_paid else max_age_s):
+            if entry.paid:
+                if age > paid_wait_s:
+                    expired.append(entry)
+            elif age > max_age_s and dropped is not None:  # without `dropped`, stale ones wait
                 expired.append(entry)
         for entry in expired:
             self._take(entry.comment.id)
-            if entry.comment.kind.is_paid:
+            if entry.paid:
                 self._to_thanks(entry.comment, now, dropped)
             elif dropped is not None:
                 self._drop(entry.comment, "stale", dropped)
@@ -239,7 +245,7 @@ class SelectionQueue:
         while heap:
             _, _, comment_id = heapq.heappop(heap)
             entry = self._entries.get(comment_id)
-            if entry is not None and not entry.comment.kind.is_paid:
+            if entry is not None and not entry.paid:
                 self._take(comment_id)
                 self._drop(entry.comment, "queue_full", dropped)
                 return
@@ -253,7 +259,8 @@ class SelectionQueue:
         """Add a comment; returns what was dropped (or moved to the thanks list) meanwhile."""
         s = self.settings
         dropped: list[Dropped] = []
-        self._expire(now, dropped)
+        if self._entries:
+            self._expire(now, dropped)
         if comment.id in self._entries:
             self._drop(comment, "duplicate", dropped)
             return dropped
@@ -264,22 +271,20 @@ class SelectionQueue:
             while arrivals and now - arrivals[0] > s.thanks_burst_window_s:
                 arrivals.popleft()
             if len(arrivals) >= s.thanks_burst_size:  # too many at once: thank the burst together
-                burst = [e for e in self._entries.values() if e.comment.kind.is_paid and now - e.at <= s.thanks_burst_window_s]
+                burst = [e for e in self._entries.values() if e.paid and now - e.at <= s.thanks_burst_window_s]
                 for entry in burst:
                     self._to_thanks(self._take(entry.comment.id).comment, now, dropped)
                 self._to_thanks(comment, now, dropped)
                 return dropped
         seq = next(self._seq)
-        entry = _Entry(comment, now, seq, viewer_key(comment.author), self.base_score(comment))
+        entry = _Entry(comment, now, seq, viewer_key(comment.author), self.base_score(comment), paid)
         self._entries[comment.id] = entry
-        self._queued_by_viewer[entry.viewer] += 1
+        self._queued_by_viewer[entry.viewer] = self._queued_by_viewer.get(entry.viewer, 0) + 1
         if not paid:
             heapq.heappush(self._evictable, (entry.base + s.decay_per_s * now, seq, comment.id))
             if len(self._evictable) > 4 * s.max_size + 64:
                 self._evictable = [
-                    (e.base + s.decay_per_s * e.at, e.seq, cid)
-                    for cid, e in self._entries.items()
-                    if not e.comment.kind.is_paid
+                    (e.base + s.decay_per_s * e.at, e.seq, cid) for cid, e in self._entries.items() if not e.paid
                 ]
                 heapq.heapify(self._evictable)
         while len(self._entries) > max(s.max_size, 0):
@@ -292,7 +297,8 @@ class SelectionQueue:
         self._expire(now, dropped)
         if not self._entries:
             return None, dropped
-        best = max(self._entries.values(), key=lambda e: (self._score(e, now), -e.seq))
+        answers = collections.Counter(viewer for _, viewer in self._selected)
+        best = max(self._entries.values(), key=lambda e: (self._score(e, now, answers), -e.seq))
         self._take(best.comment.id)
         self._selected.append((now, best.viewer))
         return best.comment, dropped
@@ -324,9 +330,7 @@ class SelectionQueue:
 class IdleTalk:
     """Proposes a topic when the chat has been quiet: round-robin, or shuffled per round with a seed."""
 
-    def __init__(
-        self, topics: Sequence[str], idle_after_s: float, cooldown_s: float, seed: int | None = None
-    ) -> None:
+    def __init__(self, topics: Sequence[str], idle_after_s: float, cooldown_s: float, seed: int | None = None) -> None:
         self.topics = tuple(t for t in topics if t.strip())
         self.idle_after_s = idle_after_s
         self.cooldown_s = cooldown_s

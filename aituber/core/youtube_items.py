@@ -393,6 +393,17 @@ def convert_actions(actions: Iterable[Any], offset_s: float | None = None) -> li
     return [convert_action(action, offset_s) for action in actions]
 
 
+def expand_action(action: Any, offset_s: float | None = None) -> list[Converted]:
+    """An action as a response carries it: a replay response wraps its actions in
+    `replayChatItemAction` (with the video offset), a live one does not."""
+    replay = action.get("replayChatItemAction") if isinstance(action, dict) else None
+    if replay is None:
+        return [convert_action(action, offset_s)]
+    if not isinstance(replay, dict) or not isinstance(replay.get("actions"), list):
+        raise ValueError("'replayChatItemAction' has no 'actions' list")
+    return convert_actions(replay["actions"], offset_ms_to_s(replay.get("videoOffsetTimeMsec")))
+
+
 def offset_ms_to_s(value: Any) -> float | None:
     """`videoOffsetTimeMsec` ("101308", may be negative) -> seconds; None when absent."""
     if value is None:

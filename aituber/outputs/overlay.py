@@ -1,8 +1,9 @@
 """The overlay server: one port for the OBS browser source (static files over HTTP) and its
 WebSocket (`/ws`), which broadcasts the pipeline's events as JSON (docs/protocol.md).
 
-Each connected page has its own bounded queue and sender task: a page that stops reading falls
-behind alone and is dropped with close code 4000 once its queue is full; `publish` never waits.
+Each connected page has its own bounded queue and sender task: a page that keeps up gets each
+frame written at once by `publish`; one whose socket is backed up gets frames queued instead, falls
+behind alone, and is dropped with close code 4000 once its queue is full. `publish` never waits.
 Bound to a loopback address nothing else is needed; bound anywhere else every page and the
 WebSocket need `?token=`, and the WebSocket's Origin is checked.
 """
@@ -25,7 +26,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from aituber.core.events import Event
 from aituber.core.messages import CLOSE_TOO_SLOW, event_to_message, state_message
@@ -38,6 +41,8 @@ OVERLAY_DIR = Path(__file__).resolve().parents[2] / "obs_overlay"
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml",
           ".json": "application/json"}
+_WRITE_LIMIT = 2**15
+"""Bytes waiting in a page's socket buffer beyond which it is behind (websockets' write limit)."""
 _LOCAL_FILE_ORIGINS = ("null", "file://")
 """What Chromium (and OBS's CEF) send as Origin from a page opened as a local file."""
 
@@ -125,7 +130,7 @@ class OverlayServer:
             self._server = await serve(self._handle, self.host, self.port,
                                        process_request=self._process_request,
                                        ping_interval=self._ping_interval_s, ping_timeout=self._ping_timeout_s,
-                                       close_timeout=self._close_timeout_s,
+                                       close_timeout=self._close_timeout_s, write_limit=_WRITE_LIMIT,
                                        compression=None,  # small messages on a LAN: deflate per page costs more than it saves
                                        max_size=2**16)  # pages send nothing
         except OSError as exc:
@@ -156,8 +161,8 @@ class OverlayServer:
     # -- events in -------------------------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
-        """Queue the event's message for every page; never waits. A page whose queue is full is
-        dropped (close code 4000)."""
+        """Send the event's message to every page, or queue it for a page that is behind; never
+        waits. A page whose queue is full is dropped (close code 4000)."""
         message = event_to_message(event, time.time())
         if message is None:
             return
@@ -165,7 +170,19 @@ class OverlayServer:
         if not self._clients:
             return
         data = json.dumps(message, ensure_ascii=False).encode()
+        frame: bytes | None = None
         for client in list(self._clients):
+            connection = client.connection
+            transport = connection.transport
+            # A page that keeps up (nothing queued, socket accepting) gets the frame written now:
+            # one frame built for all (no extensions: compression is off), one write each. A page
+            # that is behind gets it queued after the rest, in order.
+            if (client.queue.empty() and connection.state is State.OPEN and connection.send_in_progress is None
+                    and transport.get_write_buffer_size() < _WRITE_LIMIT):
+                if frame is None:
+                    frame = Frame(Opcode.TEXT, data).serialize(mask=False, extensions=[])
+                transport.write(frame)
+                continue
             try:
                 client.queue.put_nowait(data)
             except asyncio.QueueFull:

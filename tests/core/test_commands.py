@@ -51,7 +51,7 @@ def test_not_commands(text: str) -> None:
         ("!say hi there", Command("say", "hi there", "mqtt")),
         ("pause", Command("pause", "", "mqtt")),
         (" resume\n", Command("resume", "", "mqtt")),
-        ("skip".encode(), Command("skip", "", "mqtt")),
+        (b"skip", Command("skip", "", "mqtt")),
     ],
 )
 def test_control_payloads(payload: bytes | str, expected: Command) -> None:

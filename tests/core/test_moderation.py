@@ -23,7 +23,9 @@ MOD = Author(name="mod", channel_id="UC_mod", is_moderator=True)
 _ids = iter(range(10**9))
 
 
-def comment(text: str, author: Author = VIEWER, kind: CommentKind = CommentKind.TEXT, amount: float | None = None) -> Comment:
+def comment(
+    text: str, author: Author = VIEWER, kind: CommentKind = CommentKind.TEXT, amount: float | None = None
+) -> Comment:
     return Comment(id=f"c{next(_ids)}", author=author, text=text, kind=kind, amount=amount)
 
 
@@ -71,14 +73,25 @@ def test_paid_long_message_is_truncated_not_skipped() -> None:
     assert len(m.prompt_text(paid)) == 10
 
 
-@pytest.mark.parametrize("text", ["死ね", "し.ね", "死 ね", "ｼﾈ", "シ\u200bネ", "しねええええ", "殺す", "キ チ ガ イ", "ｾｯｸｽ"])
+@pytest.mark.parametrize(
+    "text", ["死ね", "し.ね", "死 ね", "ｼﾈ", "シ\u200bネ", "しねええええ", "殺す", "キ チ ガ イ", "ｾｯｸｽ"]
+)
 def test_ng_word_variants(mod: Moderator, text: str) -> None:
     assert mod.check(comment(text), 0.0) == "ng_word"
 
 
 @pytest.mark.parametrize(
     "text",
-    ["わたしね、今日", "おかしね", "ところすごい", "shine bright like a diamond", "帰ろう", "刺身おいしい", "フェラーリかっこいい", "外人さん"],
+    [
+        "わたしね、今日",
+        "おかしね",
+        "ところすごい",
+        "shine bright like a diamond",
+        "帰ろう",
+        "刺身おいしい",
+        "フェラーリかっこいい",
+        "外人さん",
+    ],
 )
 def test_builtin_list_spares_ordinary_words(mod: Moderator, text: str) -> None:
     assert mod.check(comment(text), 0.0) is None
@@ -126,7 +139,14 @@ def test_owner_and_moderator_are_not_exempt_from_ng_words(mod: Moderator) -> Non
 
 @pytest.mark.parametrize(
     "text",
-    ["見て https://example.com/x", "ｈｔｔｐｓ：／／ｅｘ.ｃｏｍ", "www.example.org", "example . com に来て", "youtu.be/abc", "bit.ly/xyz"],
+    [
+        "見て https://example.com/x",
+        "ｈｔｔｐｓ：／／ｅｘ.ｃｏｍ",
+        "www.example.org",
+        "example . com に来て",
+        "youtu.be/abc",
+        "bit.ly/xyz",
+    ],
 )
 def test_url(mod: Moderator, text: str) -> None:
     assert mod.check(comment(text), 0.0) == "url"
@@ -234,8 +254,17 @@ def test_injection(mod: Moderator, text: str) -> None:
 
 def test_reasons_are_listed(mod: Moderator) -> None:
     assert set(SKIP_REASONS) >= {
-        "empty", "too_long", "ng_word", "ng_name", "url", "symbols_only", "repeat", "flood",
-        "blocked_viewer", "viewer_limit", "injection",
+        "empty",
+        "too_long",
+        "ng_word",
+        "ng_name",
+        "url",
+        "symbols_only",
+        "repeat",
+        "flood",
+        "blocked_viewer",
+        "viewer_limit",
+        "injection",
     }
 
 
@@ -293,7 +322,7 @@ def test_filter_output_clean_text_unchanged() -> None:
 
 def test_filter_output_drop_setting() -> None:
     m = Moderator(ModerationSettings(output_ng_action="drop"))
-    assert m.filter_output("殺すぞ") .dropped
+    assert m.filter_output("殺すぞ").dropped
     assert m.filter_output("殺すぞ").text == ""
     assert not m.filter_output("こんにちは").dropped
 
@@ -333,7 +362,28 @@ def _spellings(ch: str) -> list[str]:
     return [ch]
 
 
-SEPARATORS = [" ", "　", ".", "・", "/", "-", "_", "~", "〜", "、", "!", "！", "*", "💢", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"]
+SEPARATORS = [
+    " ",
+    "　",
+    ".",
+    "・",
+    "/",
+    "-",
+    "_",
+    "~",
+    "〜",
+    "、",
+    "!",
+    "！",
+    "*",
+    "💢",
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",
+    "\u00ad",
+]
 CUSTOM = ("ばばあ", "baka", "アンチ乙")
 PLAIN_WORDS = tuple(e for e in load_builtin_ng_words() if not e.startswith("re:")) + CUSTOM
 BENIGN = st.text(alphabet="今日はいい天気ですねおはようこんにちは配信楽しみabc 123！？", max_size=8)
@@ -383,3 +433,45 @@ def test_filter_output_never_returns_a_listed_word(pieces: list[str]) -> None:
     else:
         assert len(verdict.text) == len(text)
     assert bool(verdict.hits) == _contains_listed_word(text)
+
+
+# --- how entries are compiled ----------------------------------------------------------------------------
+
+LOOKBEHIND_ENTRIES = ["(?<!と)ころす(?!け)", "(?<![あおかくこたとなのわ])しね(?![んま])", "(?<![0-9])4ね", "(?<=x)yz"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ところすけあしねんま409xyz ", max_size=12))
+def test_leading_lookbehind_rewrite_matches_the_same(text: str) -> None:
+    import re
+
+    from aituber.core.moderation import _literal_first
+
+    for pattern in LOOKBEHIND_ENTRIES:
+        rewritten = _literal_first(pattern)
+        assert rewritten != pattern and not rewritten.startswith("(")
+        assert [m.span() for m in re.finditer(pattern, text)] == [m.span() for m in re.finditer(rewritten, text)]
+
+
+def test_entries_that_cannot_be_combined_are_searched_one_by_one() -> None:
+    matcher = NgMatcher(["re:(?i)abc", r"re:\bdef\b", "ghi"])
+    assert matcher.matches(normalize("xx ABC"))
+    assert matcher.matches(normalize("a def b"))
+    assert matcher.matches(normalize("g h i"))
+    assert not matcher.matches(normalize("defg"))
+
+
+def test_uppercase_and_katakana_in_regex_entries() -> None:
+    matcher = NgMatcher([r"re:\bKORO\b", "re:アンチ(?!ョ)"])
+    assert matcher.matches(normalize("Koro"))
+    assert matcher.matches(normalize("あんち"))
+    assert not matcher.matches(normalize("korosu"))
+
+
+def test_history_expires_cleanly_when_many_comments_share_one_instant() -> None:
+    m = Moderator(ModerationSettings(flood_threshold=3, flood_window_s=10.0, near_duplicate_window_s=10.0))
+    for _ in range(3):  # one viewer, the same text, the same `now`: repeats
+        m.check(comment("やっほー", viewer(1)), 5.0)
+    assert m.check(comment("やっほー", viewer(2)), 5.0) is None
+    assert m.check(comment("やっほー", viewer(1)), 100.0) is None  # all of it expired without error
+    assert [m.check(comment("おはよう", viewer(i)), 100.0 + i) for i in range(4)] == [None, None, "flood", "flood"]

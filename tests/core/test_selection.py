@@ -218,7 +218,9 @@ def test_deleted_paid_message_is_not_thanked() -> None:
 # --- properties ------------------------------------------------------------------------------------------
 
 op = st.one_of(
-    st.tuples(st.just("push"), st.sampled_from(["text", "paid", "member", "question"]), st.integers(0, 5), st.floats(0, 20)),
+    st.tuples(
+        st.just("push"), st.sampled_from(["text", "paid", "member", "question"]), st.integers(0, 5), st.floats(0, 20)
+    ),
     st.tuples(st.just("pop"), st.just(""), st.just(0), st.floats(0, 20)),
     st.tuples(st.just("thanks"), st.just(""), st.just(0), st.floats(0, 20)),
     st.tuples(st.just("remove"), st.just(""), st.integers(0, 50), st.floats(0, 5)),
@@ -299,7 +301,18 @@ def test_idle_talk_seeded_shuffle_covers_every_topic() -> None:
     topics = [f"t{i}" for i in range(5)]
     a = IdleTalk(topics, 1.0, 0.0, seed=7)
     b = IdleTalk(topics, 1.0, 0.0, seed=7)
-    got = [a.due(float(i + 10), 0.0) for i in range(10)]
-    assert got == [b.due(float(i + 10), 0.0) for i in range(10)]
+    got = [a.due(float(i + 10), 0.0) or "" for i in range(10)]
+    assert got == [b.due(float(i + 10), 0.0) or "" for i in range(10)]
     assert sorted(got[:5]) == topics and sorted(got[5:]) == topics
+    assert got != topics + topics  # shuffled, not round-robin
     assert IdleTalk([], 1.0, 0.0).due(100.0, 0.0) is None
+
+
+def test_take_thanks_leaves_stale_drops_for_push_or_pop_to_report() -> None:
+    q = SelectionQueue(QueueSettings(max_age_s=10.0))
+    c = comment()
+    q.push(c, 0.0)
+    assert q.take_thanks(20.0) == []
+    assert len(q) == 1 and q.counts["stale"] == 0
+    got, dropped = q.pop(20.0)
+    assert got is None and [(d.comment, d.reason) for d in dropped] == [(c, "stale")]

@@ -1,0 +1,371 @@
+"""`aituber eval`: held-out comments through the real engine, scored, base and tuned side by side.
+
+    aituber eval characters/NAME [--model DIR] [--baseline DIR] [--out report.md] [--limit N] [--seed N]
+
+Each comment of `characters/NAME/dataset/eval.jsonl` is asked as the bot asks it: the character's
+prompt builder (persona, template; the viewer's name when the line's `input` gives one as
+`視聴者名: NAME`; no memory, as for the first comment of a stream) and the character's generation
+options (sampling, repetition controls, stop strings, length limits), on `aituber.engine.Engine`.
+Sampling is made reproducible with `ctranslate2.set_random_seed(seed + i)` before comment i, so the base
+and the tuned model see the same seeds. Replies are scored raw, before the pipeline's output filter,
+so an NG word counted here is one the model said.
+
+What each metric means:
+
+- mostly Japanese: at least 50 % of the reply's letters (Unicode category L*) are kana or kanji
+  (hiragana, katakana incl. half-width and `ー`, CJK ideographs, `々`); an empty reply is not.
+- loop: some 4-gram of characters (whitespace removed) occurs 3 or more times (overlaps count), or a
+  non-empty line is repeated.
+- repeated 4-grams: per reply, 1 - distinct 4-grams / all 4-grams (0 = no 4-gram twice); the mean.
+- template leak: the reply contains `###`, `instruction:`, `input:` or `output:` (any case).
+- NG leak: `Moderator.ng_hits` on the raw reply finds an NG word (built-in list and the character's).
+- persona marker: the reply contains the character's `first_person` or one of its `sentence_endings`.
+- length: characters per reply, p50 / p95 (nearest rank); cut at length: replies that hit
+  `max_new_tokens` or `max_chars`.
+- latency: first text (generation start -> first decoded text) p50 / p95, full reply p50 / p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import threading
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aituber.config import Character
+from aituber.core.moderation import ModerationSettings, Moderator
+from aituber.core.prompt import PromptBuilder
+from aituber.core.stats import percentile
+from aituber.engine.generator import Engine, GenerationOptions, ReplyChunk
+
+from training.dataset import load_comments
+from training.settings import load_training_character
+
+EVAL_FILE = "dataset/eval.jsonl"
+TEMPLATE_MARKERS = ("###", "instruction:", "input:", "output:")
+VIEWER_PREFIX = "視聴者名:"
+LOOP_NGRAM = 4
+LOOP_TIMES = 3
+
+
+# --- the bot's prompt and options (aituber.app's, without importing the pipeline's outputs) -------
+
+
+def bot_prompt_builder(character: Character, engine: Engine | None) -> PromptBuilder:
+    """As `aituber.app.prompt_builder` (a test checks they agree)."""
+    tokenizer = engine.tokenizer if engine is not None else None
+    return PromptBuilder(character.prompt_template, character.persona, viewer_names=character.prompt.viewer_names,
+                         chat_template=tokenizer.chat_template if tokenizer else None,
+                         special_tokens=tokenizer.special_tokens if tokenizer else None)
+
+
+def bot_generation_options(character: Character) -> GenerationOptions:
+    """As `aituber.app.generation_options` (a test checks they agree)."""
+    g = character.generation
+    return GenerationOptions(
+        max_new_tokens=g.max_new_tokens, max_chars=g.max_chars, temperature=g.temperature, top_k=g.top_k,
+        top_p=g.top_p, repetition_penalty=g.repetition_penalty, no_repeat_ngram_size=g.no_repeat_ngram_size,
+        stop_strings=(*character.prompt_template.stop_strings, *character.stop_strings),
+        static_prompt=character.prompt.static_prompt,
+    )
+
+
+def ng_moderator(character: Character) -> Moderator:
+    m = character.moderation
+    return Moderator(ModerationSettings(ng_words=tuple(m.ng_words), use_builtin_ng_words=m.use_builtin_ng_words,
+                                        character_name=character.name))
+
+
+# --- per-reply measures ---------------------------------------------------------------------------
+
+
+def is_japanese_letter(ch: str) -> bool:
+    code = ord(ch)
+    return (0x3040 <= code <= 0x309F or 0x30A0 <= code <= 0x30FF or 0x31F0 <= code <= 0x31FF
+            or 0xFF66 <= code <= 0xFF9F or 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF
+            or 0xF900 <= code <= 0xFAFF or ch == "々")
+
+
+def mostly_japanese(text: str) -> bool:
+    letters = [ch for ch in text if unicodedata.category(ch).startswith("L")]
+    return bool(letters) and sum(map(is_japanese_letter, letters)) * 2 >= len(letters)
+
+
+def _ngrams(text: str, n: int = LOOP_NGRAM) -> list[str]:
+    squashed = re.sub(r"\s+", "", text)
+    return [squashed[i:i + n] for i in range(len(squashed) - n + 1)]
+
+
+def has_loop(text: str) -> bool:
+    counts = Counter(_ngrams(text))
+    if counts and max(counts.values()) >= LOOP_TIMES:
+        return True
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return len(lines) != len(set(lines))
+
+
+def repeated_ngram_share(text: str) -> float:
+    grams = _ngrams(text)
+    return 1 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def template_leak(text: str) -> bool:
+    lowered = text.lower()
+    return any(marker in lowered for marker in TEMPLATE_MARKERS)
+
+
+def persona_marker(text: str, character: Character) -> bool:
+    markers = [m for m in (character.first_person, *character.sentence_endings) if m]
+    return any(m in text for m in markers)
+
+
+# --- running the model ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    source: str
+    comment: str
+    text: str
+    stop: str
+    first_token_s: float | None
+    total_s: float
+    tokens: int
+
+
+@dataclass(slots=True)
+class ModelReport:
+    model_dir: Path
+    device: str
+    compute_type: str
+    replies: list[Reply] = field(default_factory=list)
+    ng_hits: list[tuple[str, ...]] = field(default_factory=list)
+
+    def metrics(self, character: Character) -> dict[str, float | int | None]:
+        texts = [r.text for r in self.replies]
+        n = len(texts)
+        lengths = [len(t) for t in texts]
+        firsts = [r.first_token_s for r in self.replies if r.first_token_s is not None]
+        totals = [r.total_s for r in self.replies]
+        return {
+            "replies": n,
+            "mostly_japanese": sum(map(mostly_japanese, texts)) / n if n else 0.0,
+            "loops": sum(map(has_loop, texts)),
+            "repeated_4grams": sum(map(repeated_ngram_share, texts)) / n if n else 0.0,
+            "template_leaks": sum(map(template_leak, texts)),
+            "ng_leaks": sum(1 for hits in self.ng_hits if hits),
+            "persona_markers": sum(persona_marker(t, character) for t in texts) / n if n else 0.0,
+            "empty": sum(1 for t in texts if not t.strip()),
+            "cut_at_length": sum(1 for r in self.replies if r.stop == "length"),
+            "chars_p50": percentile(lengths, 50),
+            "chars_p95": percentile(lengths, 95),
+            "first_token_p50_ms": _ms(percentile(firsts, 50)),
+            "first_token_p95_ms": _ms(percentile(firsts, 95)),
+            "full_reply_p50_ms": _ms(percentile(totals, 50)),
+            "full_reply_p95_ms": _ms(percentile(totals, 95)),
+        }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000)
+
+
+def _viewer(input_text: str) -> str | None:
+    for part in input_text.split("/"):
+        part = part.strip()
+        if part.startswith(VIEWER_PREFIX):
+            return part[len(VIEWER_PREFIX):].strip() or None
+    return None
+
+
+def run_model(character: Character, model_dir: str | Path, comments: Sequence[tuple[str, str, str | None]],
+              seed: int = 0, device: str = "auto", compute_type: str = "auto") -> ModelReport:
+    """Every (source, comment, viewer) through the engine, one after the other, with its timings."""
+    import ctranslate2
+
+    moderator = ng_moderator(character)
+    options = bot_generation_options(character)
+    with Engine(model_dir, device, compute_type) as engine:
+        builder = bot_prompt_builder(character, engine)
+        engine.warm_up()
+        report = ModelReport(model_dir=Path(model_dir), device=engine.device, compute_type=engine.compute_type)
+        for i, (source, comment, viewer) in enumerate(comments):
+            prompt = builder.build(comment, viewer)
+            chunks: list[ReplyChunk] = []
+            first: list[float] = []
+            ctranslate2.set_random_seed(seed + i)
+            started = time.perf_counter()
+
+            def emit(chunk: ReplyChunk) -> None:
+                if chunk.text and not first:
+                    first.append(time.perf_counter() - started)
+                chunks.append(chunk)
+
+            engine.generate_blocking(prompt, options, emit, threading.Event())
+            total = time.perf_counter() - started
+            end = chunks[-1]
+            text = "".join(c.text for c in chunks)
+            report.replies.append(Reply(source, comment, text, end.end or "stop", first[0] if first else None,
+                                        total, end.tokens))
+            report.ng_hits.append(moderator.ng_hits(text))
+    return report
+
+
+@dataclass(slots=True)
+class Report:
+    character: Character
+    character_dir: Path
+    tuned: ModelReport
+    base: ModelReport | None
+    seed: int
+    eval_file: Path
+
+
+def evaluate_character(character_dir: str | Path, model_dir: str | Path, baseline_dir: str | Path | None = None,
+                       limit: int | None = None, seed: int = 0, device: str = "auto",
+                       compute_type: str = "auto") -> Report:
+    """The held-out comments through `model_dir` (and `baseline_dir`, for comparison)."""
+    character_dir = Path(character_dir)
+    character, _ = load_training_character(character_dir)
+    eval_file = character_dir / EVAL_FILE
+    comments = [(source, ex.instruction, _viewer(ex.input)) for source, ex in load_comments(eval_file)]
+    if limit is not None:
+        comments = comments[:limit]
+    base = run_model(character, baseline_dir, comments, seed, device, compute_type) if baseline_dir else None
+    tuned = run_model(character, model_dir, comments, seed, device, compute_type)
+    return Report(character=character, character_dir=character_dir, tuned=tuned, base=base, seed=seed,
+                  eval_file=eval_file)
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+#: (key, label, format, better): better is "high", "low" or "" (not compared).
+ROWS = (
+    ("mostly_japanese", "mostly Japanese (≥ 50 % kana/kanji letters)", "pct", "high"),
+    ("loops", "loops (a 4-gram ×3, or a repeated line)", "int", "low"),
+    ("repeated_4grams", "repeated 4-grams (mean share)", "pct", "low"),
+    ("template_leaks", "template leaks (###, instruction:, input:, output:)", "int", "low"),
+    ("ng_leaks", "NG-word leaks (raw reply)", "int", "low"),
+    ("persona_markers", "persona markers (first person or sentence ending)", "pct", "high"),
+    ("empty", "empty replies", "int", "low"),
+    ("cut_at_length", "cut at the length limit", "int", "low"),
+    ("chars_p50", "length p50 (chars)", "int", ""),
+    ("chars_p95", "length p95 (chars)", "int", ""),
+    ("first_token_p50_ms", "first token p50 (ms)", "int", ""),
+    ("first_token_p95_ms", "first token p95 (ms)", "int", ""),
+    ("full_reply_p50_ms", "full reply p50 (ms)", "int", ""),
+    ("full_reply_p95_ms", "full reply p95 (ms)", "int", ""),
+)
+
+
+def _fmt(value: float | int | None, kind: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 100:.1f} %" if kind == "pct" else f"{value:.0f}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "⏎") or "(empty)"
+
+
+def render_markdown(report: Report, samples: int = 15) -> str:
+    c = report.character
+    tuned = report.tuned.metrics(c)
+    base = report.base.metrics(c) if report.base else None
+    lines = [f"# Evaluation: {c.name} ({c.id})", "",
+             f"{tuned['replies']} held-out comments from `{report.eval_file}`, asked with the bot's prompt and "
+             f"generation options (template `{c.template}`, temperature {c.generation.temperature}, "
+             f"seed {report.seed} + comment index), on {report.tuned.device} / {report.tuned.compute_type}.", ""]
+    if base is not None:
+        lines += ["| metric | base | tuned |", "| --- | ---: | ---: |"]
+        for key, label, kind, _ in ROWS:
+            lines.append(f"| {label} | {_fmt(base[key], kind)} | {_fmt(tuned[key], kind)} |")
+        lines += ["", f"base: `{report.base.model_dir}`  ", f"tuned: `{report.tuned.model_dir}`", ""]
+    else:
+        lines += ["| metric | model |", "| --- | ---: |"]
+        for key, label, kind, _ in ROWS:
+            lines.append(f"| {label} | {_fmt(tuned[key], kind)} |")
+        lines += ["", f"model: `{report.tuned.model_dir}`", ""]
+    lines += ["## Sample replies", ""]
+    if report.base is not None:
+        lines += ["| comment | base | tuned |", "| --- | --- | --- |"]
+        for b, t in list(zip(report.base.replies, report.tuned.replies))[:samples]:
+            lines.append(f"| {_cell(t.comment)} | {_cell(b.text)} | {_cell(t.text)} |")
+    else:
+        lines += ["| comment | reply |", "| --- | --- |"]
+        for t in report.tuned.replies[:samples]:
+            lines.append(f"| {_cell(t.comment)} | {_cell(t.text)} |")
+    flagged = [(r, hits) for r, hits in zip(report.tuned.replies, report.tuned.ng_hits)
+               if hits or has_loop(r.text) or template_leak(r.text)]
+    if flagged:
+        lines += ["", "## Flagged tuned replies", ""]
+        for r, hits in flagged:
+            why = ", ".join(w for w, bad in (("loop", has_loop(r.text)), ("template", template_leak(r.text)),
+                                             (f"NG {'/'.join(hits)}", bool(hits))) if bad)
+            lines.append(f"- `{r.source}` ({why}): {_cell(r.text)}")
+    return "\n".join(lines) + "\n"
+
+
+def comparison(report: Report) -> dict[str, bool]:
+    """For each compared metric, whether the tuned model is at least as good as the base."""
+    if report.base is None:
+        return {}
+    tuned, base = report.tuned.metrics(report.character), report.base.metrics(report.character)
+    out = {}
+    for key, _, _, better in ROWS:
+        if better and tuned[key] is not None and base[key] is not None:
+            out[key] = tuned[key] >= base[key] if better == "high" else tuned[key] <= base[key]
+    return out
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("character", type=Path, metavar="DIR", help="character folder (dataset/eval.jsonl)")
+    parser.add_argument("--model", type=Path, metavar="DIR", help="model to evaluate (default: the tuned model)")
+    parser.add_argument("--baseline", type=Path, metavar="DIR", help="model to compare with (e.g. the base)")
+    parser.add_argument("--out", type=Path, metavar="FILE", help="write the Markdown report here (default: print)")
+    parser.add_argument("--limit", type=int, metavar="N", help="only the first N comments")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--compute-type", default="auto")
+
+
+def cli_eval(args: argparse.Namespace) -> Report:
+    """`aituber eval`; `args.model` must be set (the CLI fills in the tuned model's folder)."""
+    if args.model is None:
+        raise SystemExit("aituber eval: --model DIR is required here")
+    report = evaluate_character(args.character, args.model, args.baseline, args.limit, args.seed, args.device,
+                                args.compute_type)
+    text = render_markdown(report)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        print(f"report: {args.out}")
+    else:
+        print(text)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:  # python -m training.evaluate ...
+    from aituber.errors import AituberError
+
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate")
+    add_eval_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        cli_eval(args)
+    except AituberError as exc:
+        print(f"error: {exc}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""A trained adapter -> a model the bot runs: merge (peft `merge_and_unload`), then the engine's converter.
+
+`ensure_tuned_model(character_dir, cache_dir)` is what the demo needs: the character's committed
+adapter (`characters/NAME/adapter/`) merged into the default base and converted once to
+`CACHE/models/<id>-gemma-3-270m-int8`, redone only when the adapter's files change (the folder's
+aituber_model.json records their hash). `tuned_model_status` answers "is it there already?" without
+importing torch, so the bot's process can check and run the conversion in a subprocess only when needed:
+
+    python -m training.export ensure characters/mika --cache-dir ~/.cache/aituber
+
+prints progress and, as its last line, the model folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from aituber.errors import ModelError
+
+Progress = Callable[[str], None]
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+ADAPTER_INFO_FILE = "aituber_adapter.json"
+MODEL_INFO_FILE = "aituber_model.json"
+DEFAULT_BASE_NAME = "gemma-3-270m"
+
+
+def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, dtype: Any = None) -> Any:
+    """The base with the LoRA merged into its weights (a plain transformers model, in eval mode)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=dtype or torch.float32)
+    return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().eval()
+
+
+def convert_with_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path, quantization: str = "int8",
+                         progress: Progress = print, info: Mapping[str, Any] | None = None) -> Path:
+    """Merge `adapter_dir` into `base_dir` and convert into `out_dir`, which may already hold other
+    things (the training output folder: adapter/, checkpoints/): the model files are added beside them."""
+    from aituber.engine.convert import convert_model
+
+    out_dir = Path(out_dir).absolute()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.with_name(f".{out_dir.name}.model")
+    shutil.rmtree(staging, ignore_errors=True)
+    convert_model(base_dir, staging, quantization, adapter=adapter_dir, info=dict(info or {}),
+                  progress=lambda line: None if line.startswith("model ready:") else progress(line))
+    for item in staging.iterdir():
+        target = out_dir / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        item.replace(target)
+    staging.rmdir()
+    return out_dir
+
+
+def adapter_sha256(adapter_dir: Path) -> str:
+    """One hash over the adapter's config and weights (what decides whether a merge is stale)."""
+    digest = hashlib.sha256()
+    for name in ADAPTER_FILES:
+        path = adapter_dir / name
+        if not path.is_file():
+            raise ModelError(f"{adapter_dir}: no {name}; not a trained adapter (train one with 'aituber train')")
+        digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _adapter_base(adapter_dir: Path) -> str:
+    info_path = adapter_dir / ADAPTER_INFO_FILE
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "default"
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{info_path}: unreadable: {exc}") from exc
+    return str(info.get("base", "default"))
+
+
+def tuned_model_dir(character_id: str, cache_dir: Path, base: str = "default") -> Path:
+    base_name = DEFAULT_BASE_NAME if base == "default" else Path(base).name
+    return Path(cache_dir).expanduser() / "models" / f"{character_id}-{base_name}-int8"
+
+
+def tuned_model_status(character_dir: str | Path, cache_dir: Path) -> tuple[Path, bool]:
+    """(where the tuned model goes, whether it is there for the current adapter). No torch."""
+    from training.settings import load_training_character
+
+    character_dir = Path(character_dir)
+    adapter_dir = character_dir / "adapter"
+    out = tuned_model_dir(load_training_character(character_dir)[0].id, cache_dir, _adapter_base(adapter_dir))
+    digest = adapter_sha256(adapter_dir)
+    try:
+        meta = json.loads((out / MODEL_INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return out, False
+    return out, meta.get("adapter_sha256") == digest and (out / "model.bin").is_file()
+
+
+def ensure_tuned_model(character_dir: str | Path, cache_dir: Path, progress: Progress = print) -> Path:
+    """The character's adapter merged into its base and converted to CTranslate2 int8 in the cache;
+    nothing is done when the folder already matches the adapter's hash. Imports torch when it converts."""
+    character_dir = Path(character_dir)
+    cache_dir = Path(cache_dir).expanduser()
+    out, ready = tuned_model_status(character_dir, cache_dir)
+    if ready:
+        progress(f"tuned model already prepared: {out}")
+        return out
+    adapter_dir = character_dir / "adapter"
+    base = _adapter_base(adapter_dir)
+    if base == "default":
+        from training.train import default_base_dir
+
+        base_dir = default_base_dir(cache_dir, progress)
+    else:
+        base_dir = Path(base).expanduser()
+    from aituber.engine.convert import convert_model
+
+    progress(f"merging {adapter_dir} into {base_dir.name} and converting to {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return convert_model(base_dir, out, "int8", adapter=adapter_dir, progress=progress,
+                         info={"adapter_sha256": adapter_sha256(adapter_dir), "base": base,
+                               "character_dir": str(character_dir.absolute())})
+
+
+def main(argv: list[str] | None = None) -> int:
+    from aituber.errors import AituberError
+
+    parser = argparse.ArgumentParser(prog="python -m training.export")
+    sub = parser.add_subparsers(dest="action", required=True)
+    ensure = sub.add_parser("ensure", help="merge the character's adapter into its base and convert (once)")
+    ensure.add_argument("character", type=Path)
+    ensure.add_argument("--cache-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    try:
+        out = ensure_tuned_model(args.character, args.cache_dir, progress=lambda m: print(m, file=sys.stderr))
+    except AituberError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
