@@ -8,7 +8,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -36,6 +36,7 @@ from aituber.core.stats import RunStats
 from aituber.engine.generator import Engine, GenerationOptions
 from aituber.errors import GenerationError
 from aituber.outputs.console import ConsoleOutput
+from aituber.outputs.mqtt import MqttOutput, MqttSettings
 from aituber.outputs.overlay import OverlayServer
 from aituber.outputs.transcript import TranscriptWriter
 from aituber.sources.base import ChatSource
@@ -357,6 +358,8 @@ class SessionSettings:
     port: int = 8765
     transcript: Path | None = None
     overlay: bool = True
+    overlay_token: str | None = None
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
 
 
 async def run_session(character: Character, source: ChatSource, settings: SessionSettings,
@@ -379,11 +382,18 @@ async def _run_with_engine(character: Character, source: ChatSource, settings: S
     outputs: list[Output] = [ConsoleOutput(), *extra_outputs]
     overlay: OverlayServer | None = None
     if settings.overlay:
-        overlay = OverlayServer(host=settings.host, port=settings.port,
+        overlay = OverlayServer(host=settings.host, port=settings.port, token=settings.overlay_token,
                                 character={"id": character.id, "name": character.name})
         await overlay.start()
         outputs.append(overlay)
         announce(f"overlay: {overlay.url}  (OBS: add a Browser Source with this URL)")
+    mqtt: MqttOutput | None = None
+    mqtt_task: asyncio.Task[None] | None = None
+    if settings.mqtt.enabled:
+        mqtt = MqttOutput(settings.mqtt, character.id)
+        outputs.append(mqtt)
+        mqtt_task = asyncio.create_task(mqtt.run(), name="mqtt")
+        announce(f"mqtt: {settings.mqtt.host}:{settings.mqtt.port} topics {mqtt.base_topic}/...")
     transcript: TranscriptWriter | None = None
     if settings.transcript is not None:
         transcript = TranscriptWriter(settings.transcript)
@@ -391,6 +401,8 @@ async def _run_with_engine(character: Character, source: ChatSource, settings: S
         outputs.append(transcript)
         announce(f"transcript: {settings.transcript}")
     pipeline = Pipeline(character=character, engine=engine, source=source, outputs=outputs, stats=stats)
+    if mqtt is not None:
+        mqtt.on_control = pipeline.handle_control
     interrupted = True
     try:
         await pipeline.run()
@@ -400,6 +412,10 @@ async def _run_with_engine(character: Character, source: ChatSource, settings: S
             s = pipeline.stats
             transcript.close({"seen": s.seen, "answered": s.answered, "skipped": dict(s.skipped),
                               "interrupted": interrupted})
+        if mqtt is not None:
+            await mqtt.close()
+            if mqtt_task is not None:
+                mqtt_task.cancel()
         if overlay is not None:
             await overlay.close()
     return pipeline.stats

@@ -41,6 +41,16 @@ def _add_session_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="overlay address (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="overlay port (default: 8765; 0 = any free port)")
     p.add_argument("--no-overlay", action="store_true", help="do not start the overlay server")
+    p.add_argument("--overlay-token", metavar="TOKEN",
+                   help="token the overlay pages must give (?token=); default: none on 127.0.0.1, "
+                        "a random one when --host is not a loopback address")
+    p.add_argument("--mqtt-host", metavar="HOST", help="MQTT broker (MQTT is off without it)")
+    p.add_argument("--mqtt-port", type=int, default=1883, help="MQTT port (default: 1883)")
+    p.add_argument("--mqtt-user", metavar="NAME", help="MQTT user name (password: $AITUBER_MQTT_PASSWORD)")
+    p.add_argument("--mqtt-tls", action="store_true", help="connect to the broker with TLS")
+    p.add_argument("--mqtt-ca-file", type=Path, metavar="FILE", help="CA certificate for --mqtt-tls")
+    p.add_argument("--mqtt-prefix", default="aituber", help="topic prefix (default: aituber)")
+    p.add_argument("--mqtt-client-id", metavar="ID", help="MQTT client id (default: random)")
     p.add_argument("--transcript", type=Path, metavar="FILE",
                    help="transcript file (default: transcripts/<time>-<character>.jsonl)")
 
@@ -142,10 +152,16 @@ def _run_session(args: argparse.Namespace, character_dir: Path, make_source, pre
     folder = load_character(character_dir)
     source = make_source()
     model_dir = _resolve_model(args, prepare_if_missing)
+    from aituber.outputs.mqtt import MqttSettings
+
+    mqtt = MqttSettings(host=args.mqtt_host, port=args.mqtt_port, username=args.mqtt_user,
+                        password=os.environ.get("AITUBER_MQTT_PASSWORD"), tls=args.mqtt_tls,
+                        ca_file=args.mqtt_ca_file,
+                        topic_prefix=args.mqtt_prefix, client_id=args.mqtt_client_id)
     settings = SessionSettings(model_dir=model_dir, device=args.device, compute_type=args.compute_type,
                                host=args.host, port=args.port,
                                transcript=_transcript_path(args, folder.character.id),
-                               overlay=not args.no_overlay)
+                               overlay=not args.no_overlay, overlay_token=args.overlay_token, mqtt=mqtt)
     stats = RunStats()
     print(f"character: {folder.character.name} ({folder.path})\nchat: {source.name}", flush=True)
     code = 0

@@ -42,7 +42,7 @@ async def test_replay_reaches_a_websocket_client_and_the_transcript(engine, samp
     source = ReplayChatSource(FIXTURES / "chat_small.jsonl", fast=True)
     messages: list[dict] = []
     try:
-        async with connect(f"ws://127.0.0.1:{overlay.port}/ws") as ws:
+        async with connect(f"ws://127.0.0.1:{overlay.port}/ws", ping_interval=None) as ws:
             hello = json.loads(await ws.recv())
             assert hello["type"] == "state" and hello["character"]["name"] == character.name
             pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[overlay, transcript])

@@ -104,7 +104,8 @@ def build_llama(out_dir: Path, seed: int = 0) -> Path:
 
 
 def build_gpt_neox(out_dir: Path, seed: int = 0) -> Path:
-    """rinna-style: a SentencePiece tokenizer.model only, sequential residual, partial rotary."""
+    """rinna-style: a SentencePiece tokenizer.model only, sequential residual, partial rotary with a
+    non-default base, and a config.json in the transformers 4 layout rinna ships."""
     import sentencepiece as spm
     import torch
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
@@ -118,6 +119,13 @@ def build_gpt_neox(out_dir: Path, seed: int = 0) -> Path:
                                             "partial_rotary_factor": 0.5},
                            bos_token_id=2, eos_token_id=3, pad_token_id=0)
     GPTNeoXForCausalLM(config).save_pretrained(out_dir)
+    # rinna's config.json predates transformers 5: rotary settings as top-level keys, `torch_dtype`.
+    path = out_dir / "config.json"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    rope = saved.pop("rope_parameters")
+    saved.update(rotary_pct=rope["partial_rotary_factor"], rotary_emb_base=rope["rope_theta"],
+                 torch_dtype=saved.pop("dtype", "float32"))
+    path.write_text(json.dumps(saved, indent=2), encoding="utf-8")
     return out_dir
 
 

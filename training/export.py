@@ -92,12 +92,12 @@ def tuned_model_dir(character_id: str, cache_dir: Path, base: str = "default") -
 
 def tuned_model_status(character_dir: str | Path, cache_dir: Path) -> tuple[Path, bool]:
     """(where the tuned model goes, whether it is there for the current adapter). No torch."""
-    from training.settings import load_training_character
+    from training.settings import adapter_dir, load_training_character
 
     character_dir = Path(character_dir)
-    adapter_dir = character_dir / "adapter"
-    out = tuned_model_dir(load_training_character(character_dir)[0].id, cache_dir, _adapter_base(adapter_dir))
-    digest = adapter_sha256(adapter_dir)
+    adapter = adapter_dir(character_dir)
+    out = tuned_model_dir(load_training_character(character_dir)[0].id, cache_dir, _adapter_base(adapter))
+    digest = adapter_sha256(adapter)
     try:
         meta = json.loads((out / MODEL_INFO_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -114,7 +114,9 @@ def ensure_tuned_model(character_dir: str | Path, cache_dir: Path, progress: Pro
     if ready:
         progress(f"tuned model already prepared: {out}")
         return out
-    adapter_dir = character_dir / "adapter"
+    from training.settings import adapter_dir as find_adapter
+
+    adapter_dir = find_adapter(character_dir)
     base = _adapter_base(adapter_dir)
     if base == "default":
         from training.train import default_base_dir

@@ -1,12 +1,17 @@
 """LoRA training through peft, in a plain PyTorch loop.
 
-`train_lora(base_dir, encoded_train, encoded_eval, settings, out_dir)` trains an adapter on examples
+`train_lora(base_dir, train, eval_items, settings, out_dir, pad_id=...)` trains an adapter on examples
 already encoded by `training.dataset.PromptEncoder` and writes, per epoch, a checkpoint
 (`out_dir/checkpoints/epoch-NNN/`: the adapter plus optimizer, scheduler, step and RNG state) that
-`resume=True` continues from. Batches are padded per batch and bucketed by length (sorted, then the
-batches shuffled with the seed), so a batch wastes little on padding. The loss is computed on the
-reply tokens only, and logits are only made for the positions that need them (a 262k vocabulary's
-output layer over a long persona prompt would otherwise be most of the work).
+`resume=True` continues from (on the CPU, a resumed run ends with the same adapter as one that never
+stopped). Batches are padded per batch and bucketed by length (sorted, then the batches shuffled with
+the seed), so a batch wastes little on padding.
+
+Two things keep a long persona prompt cheap, without changing the loss or its gradients:
+- logits are made only for the positions from the earliest reply token on (the loss is on the reply
+  only; a 262k vocabulary's output layer over the whole prompt would be much of the work);
+- the prefix every row of a batch shares (the persona) runs once, with gradients, and its key/value
+  cache is repeated for every row.
 
 CPU works (float32); with CUDA, bf16 autocast (fp16 with a gradient scaler where bf16 is missing).
 This module imports torch; the bot never imports it.

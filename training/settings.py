@@ -75,32 +75,61 @@ class TrainSettings:
             raise ConfigError(f"{where}: 'learning_rate' must be positive")
 
 
-def load_training_character(character_dir: str | Path) -> tuple[Character, TrainSettings]:
-    """The character and its `[training]` settings (defaults where the table is absent).
+#: Tables this package reads from character.toml itself (the character model may not know them yet).
+OWN_TABLES = ("training", "model")
+DEFAULT_ADAPTER = "adapter"
 
-    The table is read from the raw TOML, so it works whether or not the character model knows it."""
-    folder = Path(character_dir)
+
+def _read_raw(folder: Path) -> dict[str, Any]:
     file = folder / CHARACTER_FILE
     try:
-        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        return tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         load_character(folder)  # raises the config's own message for a missing folder or file
         raise
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
-    table = raw.get("training", {})
+
+
+def _table(raw: Mapping[str, Any], name: str, file: Path) -> dict[str, Any]:
+    table = raw.get(name, {})
     if not isinstance(table, dict):
-        raise ConfigError(f"{file}: 'training' must be a table ([training])")
-    settings = TrainSettings.from_mapping(table, f"{file}: [training]")
+        raise ConfigError(f"{file}: '{name}' must be a table ([{name}])")
+    return table
+
+
+def load_training_character(character_dir: str | Path) -> tuple[Character, TrainSettings]:
+    """The character and its `[training]` settings (defaults where the table is absent).
+
+    `[training]` and `[model]` are read from the raw TOML, so this works whether or not the
+    character model knows them yet."""
+    folder = Path(character_dir)
+    file = folder / CHARACTER_FILE
+    raw = _read_raw(folder)
+    settings = TrainSettings.from_mapping(_table(raw, "training", file), f"{file}: [training]")
     try:
         character = load_character(folder).character
     except ConfigError:
-        if "training" not in raw:
+        if not any(name in raw for name in OWN_TABLES):
             raise
-        # The character model does not know [training] yet: validate the rest as the config does.
-        without = {k: v for k, v in raw.items() if k != "training"}
+        # The character model does not know these tables yet: validate the rest as the config does.
+        rest = {k: v for k, v in raw.items() if k not in OWN_TABLES}
         try:
-            character = Character.model_validate(without)
+            character = Character.model_validate(rest)
         except Exception as exc:
             raise ConfigError(f"{file}: {exc}") from exc
     return character, settings
+
+
+def adapter_dir(character_dir: str | Path) -> Path:
+    """The character's LoRA adapter folder: `[model] adapter` (relative to the folder), default `adapter/`."""
+    folder = Path(character_dir)
+    file = folder / CHARACTER_FILE
+    model = _table(_read_raw(folder), "model", file)
+    unknown = sorted(set(model) - {"adapter"})
+    if unknown:
+        raise ConfigError(f"{file}: [model]: unknown key {unknown[0]!r} (known: adapter)")
+    value = model.get("adapter", DEFAULT_ADAPTER)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{file}: [model]: 'adapter' must be a folder name relative to the character folder")
+    return folder / value

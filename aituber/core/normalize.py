@@ -15,6 +15,7 @@ the span of the original text it came from, so a hit found in folded text can be
 
 from __future__ import annotations
 
+import codecs
 import functools
 import re
 import unicodedata
@@ -31,36 +32,37 @@ _HANGUL_FILLERS = (0x115F, 0x1160, 0x3164, 0xFFA0)
 """Letters that render as nothing; a favourite for invisible names and for splitting words."""
 
 
+_VOICING_MARKS = (0x3099, 0x309A)
+"""Combining dakuten/handakuten: kept until NFKC has composed them with their kana (か + ゙ -> が)."""
+
+
 def _build_tables() -> tuple[dict[int, str | None], dict[int, str | None]]:
-    before: dict[int, str | None] = {}
-    after: dict[int, str | None] = {}
+    """(invisible, fold): the first only removes invisible characters; the second does steps 1 and 3
+    for text that needs no NFKC, and most of NFKC's work for chat (full-width ASCII, U+3000)."""
+    invisible: dict[int, str | None] = {}
+    folding: dict[int, str | None] = {}
     for cp in chain(range(0x20000), range(0xE0000, 0xE1000)):
         ch = chr(cp)
         category = unicodedata.category(ch)
         if category in ("Cc", "Cf"):
-            before[cp] = " " if ch.isspace() else None
+            invisible[cp] = folding[cp] = " " if ch.isspace() else None
         elif category[0] in "PSZ":
-            after[cp] = " "
-        elif category in ("Mn", "Me"):
-            after[cp] = None
+            folding[cp] = " "
+        elif category in ("Mn", "Me") and cp not in _VOICING_MARKS:
+            folding[cp] = None
     for cp in _HANGUL_FILLERS:
-        before[cp] = None
-        after[cp] = None
-    # Full-width ASCII and the ideographic space: what NFKC would do, done here so that typical Japanese
-    # chat ("！", "？", "ｗ") is already NFKC afterwards and normalising it is a cheap quick check.
-    for cp in range(0xFF01, 0xFF5F):
-        before[cp] = chr(cp - 0xFEE0)
-    before[0x3000] = " "
+        invisible[cp] = folding[cp] = None
+    for cp in range(0xFF01, 0xFF5F):  # full-width ASCII, as NFKC would fold it
+        ascii_char = chr(cp - 0xFEE0)
+        folding[cp] = ascii_char if ascii_char.isalnum() else " "
     for cp in range(0x30A1, 0x30F7):  # ァ..ヶ -> ぁ..ゖ
-        after[cp] = chr(cp - 0x60)
-    after[0x30FD] = "\u309d"  # ヽ -> ゝ
-    after[0x30FE] = "\u309e"  # ヾ -> ゞ
-    return before, after
+        folding[cp] = chr(cp - 0x60)
+    folding[0x30FD] = "\u309d"  # ヽ -> ゝ
+    folding[0x30FE] = "\u309e"  # ヾ -> ゞ
+    return invisible, folding
 
 
 _Table = list[int | str | None]
-
-
 _IDENTITY: _Table = list(range(0x10000))
 
 
@@ -73,21 +75,27 @@ def _as_list(table: dict[int, str | None]) -> _Table:
     return codes
 
 
-_BEFORE, _AFTER = _build_tables()
+_INVISIBLE_MAP, _FOLD_MAP = _build_tables()
+_AFTER_NFKC_MAP = {**_FOLD_MAP, **dict.fromkeys(_VOICING_MARKS)}
+"""After NFKC the voicing marks left over could not be composed: they go too."""
+_INVISIBLE_BMP, _FOLD_BMP, _AFTER_NFKC_BMP = map(_as_list, (_INVISIBLE_MAP, _FOLD_MAP, _AFTER_NFKC_MAP))
 _COMPATIBILITY_BMP = tuple(
     cp for cp in range(0x10000) if not 0xD800 <= cp < 0xE000 and not unicodedata.is_normalized("NFKC", chr(cp))
 )
 """The BMP characters NFKC changes."""
-_BEFORE_BMP, _AFTER_BMP = _as_list(_BEFORE), _as_list(_AFTER)
-
-
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_utf_16_le_encode = codecs.utf_16_le_encode  # cheaper than str.encode("utf-16-le"): no codec lookup
 
 
 def _translate(text: str, bmp: _Table, full: dict[int, str | None]) -> str:
     text = text.translate(bmp)
-    if _ASTRAL.search(text) is not None:
-        text = text.translate(full)
+    if len(_utf_16_le_encode(text, "surrogatepass")[0]) != 2 * len(text):  # emoji and other astral characters
+
+        def astral(m: re.Match[str]) -> str:
+            value = full.get(ord(m[0]), m[0])
+            return "" if value is None else value
+
+        text = _ASTRAL.sub(astral, text)
     return text
 
 
@@ -109,10 +117,6 @@ def char_class(code_points: list[int]) -> str:
     return "[" + "".join(parts) + "]"
 
 
-_INVISIBLE = re.compile(char_class([cp for cp, value in _BEFORE.items() if value is None or value == " "]))
-"""What strip_invisible changes apart from full-width ASCII (which NFKC folds anyway)."""
-
-
 def chars_folding_to(targets: str) -> list[int]:
     """The BMP code points whose NFKC form contains one of `targets` (e.g. "<" -> <, ＜, ﹤), for
     targets that case folding leaves alone (punctuation)."""
@@ -127,25 +131,26 @@ def chars_folding_to(targets: str) -> list[int]:
 def fold(text: str) -> str:
     """Character-level folding only (steps 1-3): separators become spaces but are not collapsed."""
     if text.isascii():
-        return text.translate(_BEFORE_BMP).lower().translate(_AFTER_BMP)
-    if _INVISIBLE.search(text) is not None:
-        text = _translate(text, _BEFORE_BMP, _BEFORE)
-    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-    folded = _translate(text, _AFTER_BMP, _AFTER)
-    # Deleting a stray mark can leave a composable pair or a case-foldable result behind (rare):
-    # fold again until stable.
-    for _ in range(4):
-        if len(folded) == len(text) or (unicodedata.is_normalized("NFKC", folded) and folded.casefold() == folded):
+        return text.translate(_FOLD_BMP).lower()
+    folded = _translate(text, _FOLD_BMP, _FOLD_MAP)
+    # Usually that is all: the text is NFKC already and has nothing to case fold. Otherwise (half-width
+    # kana, compatibility characters, decomposed accents, upper case) repeat until stable.
+    for _ in range(8):
+        if not unicodedata.is_normalized("NFKC", folded):
+            folded = _translate(unicodedata.normalize("NFKC", folded), _AFTER_NFKC_BMP, _AFTER_NFKC_MAP)
+            continue
+        cased = folded.casefold()
+        if "\u3099" in cased or "\u309a" in cased:  # in NFKC text these could not be composed
+            cased = cased.replace("\u3099", "").replace("\u309a", "")
+        if cased == folded:
             break
-        text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", folded).casefold())
-        folded = _translate(text, _AFTER_BMP, _AFTER)
+        folded = _translate(cased, _FOLD_BMP, _FOLD_MAP)
     return folded
 
 
 def strip_invisible(text: str) -> str:
-    """Zero-width, format and control characters removed (whitespace controls become spaces); full-width
-    ASCII becomes ASCII, as NFKC would do. Nothing else changes."""
-    return _translate(text, _BEFORE_BMP, _BEFORE)
+    """Zero-width, format and control characters removed (whitespace controls become spaces)."""
+    return _translate(text, _INVISIBLE_BMP, _INVISIBLE_MAP)
 
 
 def _joins(left: str, right: str) -> bool:
@@ -194,7 +199,7 @@ def _is_attached(ch: str) -> bool:
         unicodedata.combining(ch) != 0
         or cp in (0xFF9E, 0xFF9F)
         or 0x1160 <= cp <= 0x11FF
-        or _BEFORE.get(cp, "") is None
+        or _INVISIBLE_MAP.get(cp, "") is None
         or unicodedata.category(ch) in ("Mn", "Me")
     )
 
@@ -212,7 +217,7 @@ def normalize_spans(text: str) -> tuple[str, tuple[Span, ...]]:
     units: list[tuple[str, int, int]] = []
     i, n = 0, len(text)
     while i < n:
-        if _BEFORE.get(ord(text[i]), "") is None:  # a deleted character on its own
+        if _INVISIBLE_MAP.get(ord(text[i]), "") is None:  # a deleted character on its own
             i += 1
             continue
         j = i + 1
@@ -263,4 +268,4 @@ def viewer_key(author: Author) -> str:
 @functools.lru_cache(maxsize=16384)
 def name_key(name: str) -> str:
     """A display name or handle folded for comparison ("@Foo" == "foo")."""
-    return unicodedata.normalize("NFKC", _translate(name, _BEFORE_BMP, _BEFORE)).casefold().strip().lstrip("@")
+    return unicodedata.normalize("NFKC", strip_invisible(name)).casefold().strip().lstrip("@")

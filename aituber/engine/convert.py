@@ -294,7 +294,8 @@ def sentencepiece_to_fast(model_file: Path, probes: tuple[str, ...] = PROBE_TEXT
     adds_bos = bool(settings.get("add_bos_token", settings.get("tokenizer_class") in _BOS_BY_DEFAULT))
     if adds_bos and names["bos_token"]:
         bos = names["bos_token"]
-        tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, tok.token_to_id(bos))])
+        tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A",
+                                                           special_tokens=[(bos, tok.token_to_id(bos))])
     for text in probes:
         ids = tok.encode(text, add_special_tokens=False).ids
         expected = sp.encode(text)

@@ -8,6 +8,7 @@ folder holds the CTranslate2 model and the tokenizer, so `--model DIR` is all th
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,8 +21,9 @@ from aituber.errors import ModelError
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_NAME = "gemma-3-270m-int8"
-__all__ = ["DEFAULT_MODEL_NAME", "MODEL_INFO_FILE", "convert_hf_dir", "default_model_dir", "is_prepared",
-           "load_default_hf", "prepare_default"]
+DEFAULT_HF_NAME = "gemma-3-270m-hf"
+__all__ = ["DEFAULT_HF_NAME", "DEFAULT_MODEL_NAME", "MODEL_INFO_FILE", "convert_hf_dir", "default_hf_dir",
+           "default_model_dir", "export_default_hf", "is_prepared", "load_default_hf", "prepare_default"]
 
 Progress = Callable[[str], None]
 
@@ -80,6 +82,29 @@ def load_default_hf(progress: Progress = print) -> tuple[Any, Any]:
     model.load_state_dict(gguf_model.state_dict())
     del gguf_model
     return model.eval(), tokenizer
+
+
+def default_hf_dir(cache_dir: Path) -> Path:
+    """Where `export_default_hf` keeps the default model as a transformers checkpoint."""
+    return cache_dir / "models" / DEFAULT_HF_NAME
+
+
+def export_default_hf(out_dir: Path, force: bool = False, progress: Progress = print) -> Path:
+    """The default model as a transformers checkpoint (float32, about 1.1 GB) in `out_dir`, written
+    once, atomically: the base for LoRA training and for the engine benchmark's transformers side."""
+    out_dir = Path(out_dir).expanduser()
+    if (out_dir / "config.json").is_file() and any(out_dir.glob("*.safetensors")) and not force:
+        return out_dir
+    model, tokenizer = load_default_hf(progress)
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    progress(f"writing a transformers checkpoint to {out_dir}")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    partial.rename(out_dir)
+    return out_dir
 
 
 def prepare_default(out_dir: Path, force: bool = False, progress: Progress = print) -> Path:

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiomqtt
@@ -41,7 +41,7 @@ class MqttSettings:
     """Broker host name or address; None turns MQTT off."""
     port: int = 1883
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     tls: bool = False
     """Connect with TLS (the system's CA certificates unless `ca_file` is set)."""
     ca_file: Path | None = None
@@ -211,8 +211,8 @@ class MqttOutput:
                 self._client = None
 
     async def _send(self, client: aiomqtt.Client) -> None:
-        """Subscribe to the control topic; then the status first (the last will may have replaced it), then the queue in order; at a
-        stop, once the queue is empty, "offline"."""
+        """Subscribe to the control topic; send the status (the last will may have replaced it),
+        then the queue in order; at a stop, once the queue is empty, "offline"."""
         await client.subscribe(self.topic(CONTROL_TOPIC), qos=QOS)
         while True:
             if self._status_sent is None:

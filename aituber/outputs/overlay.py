@@ -131,7 +131,9 @@ class OverlayServer:
                                        process_request=self._process_request,
                                        ping_interval=self._ping_interval_s, ping_timeout=self._ping_timeout_s,
                                        close_timeout=self._close_timeout_s, write_limit=_WRITE_LIMIT,
-                                       compression=None,  # small messages on a LAN: deflate per page costs more than it saves
+                                       # Small messages on a LAN: deflate per page costs more than it saves,
+                                       # and without extensions one frame serves every page (publish).
+                                       compression=None,
                                        max_size=2**16)  # pages send nothing
         except OSError as exc:
             raise ConfigError(f"overlay: cannot listen on {self.host}:{self.port}: {exc.strerror}; "

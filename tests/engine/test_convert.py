@@ -150,6 +150,7 @@ def test_gemma3_conversion_says_where_ctranslate2_stops_being_exact(tiny_models)
     assert info["exact_prompt_tokens"] == 16
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # peft calls a deprecated transformers name
 def test_lora_adapter_is_merged_before_conversion(tiny_models, tmp_path):
     import ctranslate2
     import torch

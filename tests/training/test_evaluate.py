@@ -1,0 +1,84 @@
+"""The evaluation: the metric definitions, the bot's prompt/options, a report from the real engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.evaluate import (
+    bot_generation_options,
+    bot_prompt_builder,
+    has_loop,
+    mostly_japanese,
+    persona_marker,
+    repeated_ngram_share,
+    template_leak,
+)
+from training.settings import load_training_character
+
+
+def test_mostly_japanese_counts_letters_only() -> None:
+    assert mostly_japanese("ミカだよ！ありがとう😊")
+    assert mostly_japanese("ゲームのFPSが好きだよ")  # 3 of 11 letters Latin
+    assert mostly_japanese("ｶﾀｶﾅ and 漢字")  # 6 of 9
+    assert not mostly_japanese("Hello, my name is Mika だよ")
+    assert not mostly_japanese("") and not mostly_japanese("!!! 123 ...")
+
+
+def test_loops_are_a_4gram_three_times_or_a_repeated_line() -> None:
+    assert has_loop("お風呂で寝る\n\n### output:\nお風呂で寝る")  # the repeated line
+    assert has_loop("すごいすごいすごいすごい")  # "すごいす" three times
+    assert has_loop("ーーーーーー")
+    assert not has_loop("すごいすごい！ミカもうれしいよ")
+    assert not has_loop("ありがとう！ミカもうれしいよ。またね")
+    assert repeated_ngram_share("abcdabcd") == pytest.approx(1 - 4 / 5)
+    assert repeated_ngram_share("abc") == 0.0
+
+
+def test_template_leaks() -> None:
+    assert template_leak("はい ### instruction:") and template_leak("Output: こんにちは")
+    assert template_leak("input:視聴者") and not template_leak("いい出力だね")
+
+
+def test_persona_markers(sample_character: Path) -> None:
+    character, _ = load_training_character(sample_character)
+    assert persona_marker("ミカはうれしい", character)
+    assert persona_marker("楽しいよ〜", character) and persona_marker("そうだね", character)
+    assert not persona_marker("そうですね。ありがとうございます。", character)
+
+
+def test_prompts_and_options_are_the_bots(sample_character: Path) -> None:
+    """training.evaluate cannot import aituber.app (it pulls in the outputs); it must agree with it."""
+    from aituber import app
+
+    character, _ = load_training_character(sample_character)
+    assert bot_generation_options(character) == app.generation_options(character)
+    ours, theirs = bot_prompt_builder(character, None), app.prompt_builder(character, None)
+    for args in (("こんにちは", "たぬき"), ("歌って！", None)):
+        assert ours.build(*args) == theirs.build(*args)
+
+
+@pytest.mark.slow
+def test_report_from_the_engine(trained, tiny_character: Path) -> None:
+    from training.evaluate import comparison, evaluate_character, render_markdown
+
+    report = evaluate_character(tiny_character, trained.model_dir, baseline_dir=trained.model_dir, device="cpu")
+    assert len(report.tuned.replies) == len(report.base.replies) == 3
+    assert [r.text for r in report.tuned.replies] == [r.text for r in report.base.replies]  # seeded
+    assert all(r.total_s > 0 for r in report.tuned.replies)
+    text = render_markdown(report)
+    assert "| metric | base | tuned |" in text and "mostly Japanese" in text and "| 元気？ |" in text
+    assert all(comparison(report).values())
+    assert evaluate_character(tiny_character, trained.model_dir, limit=1, device="cpu").tuned.replies[0].comment == "こんにちは！"
+
+
+def test_training_never_imports_the_outputs_or_sources() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, training.dataset, training.settings, training.lora, training.train, training.export, "
+            "training.evaluate; bad = [m for m in sys.modules if m.startswith(('aituber.outputs', 'aituber.sources', "
+            "'aituber.app', 'torch'))]; print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
