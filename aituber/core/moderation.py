@@ -65,6 +65,7 @@ SKIP_REASONS = (
 
 _MASK_CHAR = "＊"
 _PAID = frozenset(kind for kind in CommentKind if kind.is_paid)
+_TEXT = CommentKind.TEXT
 _REGEX_PREFIX = "re:"
 
 
@@ -116,17 +117,49 @@ def _fold_pattern(pattern: str) -> str:
     return unicodedata.normalize("NFKC", pattern).translate(_KANA_ONLY)
 
 
-def _plain_pattern(word: str) -> str:
-    """Each character of a squashed plain entry may be repeated ("しね" also matches "ししねねね").
+def _runs(word: str) -> list[tuple[str, int]]:
+    return [(ch, len(list(group))) for ch, group in itertools.groupby(word)]
 
-    Written "しし*ねね*" rather than "し+ね+": an alternative that starts with a literal is skipped by the
-    regex engine after one comparison, which keeps the combined pattern fast.
-    """
-    parts: list[str] = []
-    for ch, group in itertools.groupby(word):
-        escaped = re.escape(ch)
-        parts.append(escaped * len(list(group)) + escaped + "*")
-    return "".join(parts)
+
+def _run_pattern(ch: str, count: int) -> str:
+    """`count` or more of `ch`, written "しし*" rather than "し+": an alternative that starts with a
+    literal is skipped by the regex engine after one comparison, which keeps combined patterns fast."""
+    escaped = re.escape(ch)
+    return escaped * count + escaped + "*"
+
+
+def _plain_pattern(word: str) -> str:
+    """Each character of a squashed plain entry may be repeated ("しね" also matches "ししねねね")."""
+    return "".join(_run_pattern(ch, count) for ch, count in _runs(word))
+
+
+_Trie = dict[tuple[str, int], "_Trie"]
+
+
+def _plain_trie_pattern(words: Iterable[str]) -> str:
+    """One pattern matching wherever any of `words` would (as _plain_pattern), with shared prefixes
+    factored out: the top level has one alternative per first character, not per word."""
+    root: _Trie = {}
+    end = ("", 0)  # marks a complete word: a search can stop there
+    for word in words:
+        node = root
+        for run in _runs(word):
+            if end in node:
+                break
+            node = node.setdefault(run, {})
+        else:
+            node.clear()
+            node[end] = {}
+
+    def render(node: _Trie, top: bool = False) -> str:
+        if end in node:
+            return ""
+        alternatives = [_run_pattern(*run) + render(child) for run, child in node.items()]
+        if top or len(alternatives) == 1:
+            return "|".join(alternatives)
+        return "(?:" + "|".join(alternatives) + ")"
+
+    return render(root, top=True)
 
 
 _LEADING_LOOKBEHIND = re.compile(
@@ -145,10 +178,20 @@ def _first_chars(pattern: str) -> str:
     return "".join(sorted(set(firsts.lower())))
 
 
+_LEADING_BOUNDARY = re.compile(r"^\\b([a-z0-9])(?![*+?{])")
+
+
 def _literal_first(pattern: str) -> str:
-    """ "(?<!と)ころす" -> "こ(?<!とこ)ろす": the same match, but starting with a literal, which the regex
-    engine can rule out at a position with one comparison."""
-    return _LEADING_LOOKBEHIND.sub(lambda m: f"{m[3]}(?<{m[1]}{m[2]}{m[3]})", pattern, count=1)
+    """ "(?<!と)ころす" -> "こ(?<!とこ)ろす" and "\\bkys" -> "k(?<!\\wk)ys": the same matches, but starting
+    with a literal, which the regex engine can rule out at a position with one comparison."""
+    pattern = _LEADING_LOOKBEHIND.sub(lambda m: f"{m[3]}(?<{m[1]}{m[2]}{m[3]})", pattern, count=1)
+    return _LEADING_BOUNDARY.sub(lambda m: f"{m[1]}(?<!\\w{m[1]})", pattern, count=1)
+
+
+def _needs_ignorecase(pattern: str) -> bool:
+    """Whether a pattern has upper-case literals (outside escapes such as \\S): normalised text is case
+    folded, so only those need re.IGNORECASE, which would slow the combined search down."""
+    return any(ch.isupper() for ch in re.sub(r"\\.", "", pattern))
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +201,8 @@ class _Entry:
     plain: bool
     first_chars: str = ""
     """For a regex that can only start on one of a few ASCII characters: those ("k" for "\\bkorosu\\b")."""
+    word: str = ""
+    """For a plain entry: the entry normalised, without spaces."""
 
 
 def _compile_entries(entries: Iterable[str], origin: str) -> list[_Entry]:
@@ -168,9 +213,13 @@ def _compile_entries(entries: Iterable[str], origin: str) -> list[_Entry]:
         if not entry or entry.startswith("#"):
             continue
         if entry.startswith(_REGEX_PREFIX):
-            body = _literal_first(_fold_pattern(entry[len(_REGEX_PREFIX) :]))
+            folded = _fold_pattern(entry[len(_REGEX_PREFIX) :])
+            first_chars = _first_chars(folded)
+            body = _literal_first(folded)
+            if _needs_ignorecase(body):
+                body = f"(?i:{body})"
             try:
-                pattern = re.compile(body, re.IGNORECASE)
+                pattern = re.compile(body)
             except re.error as exc:
                 raise ConfigError(
                     f"{origin}, entry {number} ({entry!r}): not a valid regular expression: {exc}; "
@@ -182,7 +231,6 @@ def _compile_entries(entries: Iterable[str], origin: str) -> list[_Entry]:
                 )
             key = (False, body)
             plain = False
-            first_chars = _first_chars(body)
         else:
             word = squash(normalize(entry))
             if not word:
@@ -195,7 +243,7 @@ def _compile_entries(entries: Iterable[str], origin: str) -> list[_Entry]:
         if key in seen:
             continue
         seen.add(key)
-        compiled.append(_Entry(entry, pattern, plain, first_chars))
+        compiled.append(_Entry(entry, pattern, plain, first_chars, word if plain else ""))
     return compiled
 
 
@@ -203,21 +251,33 @@ _Searcher = Callable[[str], object]
 """Returns None when nothing matches."""
 
 
-def _searcher(entries: list[_Entry], flags: int, first_chars: str = "") -> _Searcher | None:
-    """One search over all `entries` (one alternation); with `first_chars`, a lookahead lets the regex
-    engine skip positions that cannot start a match. None when there are no entries."""
+def _searcher(entries: list[_Entry], first_chars: str = "") -> _Searcher | None:
+    """One search over all `entries`, or None when there are none.
+
+    The entries form one alternation, each wrapped in a group only if it has a "|" of its own: when every
+    alternative starts with a literal, the regex engine scans for their first characters at C speed.
+    With `first_chars` (what every entry must start on), a character-class search gates the alternation.
+    """
     if not entries:
         return None
     ordered = sorted(entries, key=lambda e: -len(e.pattern.pattern))
-    head = f"(?=[{re.escape(first_chars)}])" if first_chars else ""
+    alternatives = "|".join(f"(?:{p})" if "|" in p else p for p in (e.pattern.pattern for e in ordered))
     try:
-        return re.compile(head + "(?:" + "|".join(f"(?:{e.pattern.pattern})" for e in ordered) + ")", flags).search
+        combined = re.compile(alternatives).search
     except re.error:  # e.g. inline global flags in one entry: search them one by one
 
         def search_each(text: str) -> object:
             return next((m for e in entries if (m := e.pattern.search(text)) is not None), None)
 
         return search_each
+    if not first_chars:
+        return combined
+    gate = re.compile(f"[{re.escape(first_chars)}]").search
+
+    def gated(text: str) -> object:
+        return combined(text) if gate(text) is not None else None
+
+    return gated
 
 
 class NgMatcher:
@@ -235,9 +295,11 @@ class NgMatcher:
         self._ascii = [e for e in self._regex if e.first_chars]
         self._other = [e for e in self._regex if not e.first_chars]
         firsts = "".join(sorted({ch for e in self._ascii for ch in e.first_chars}))
-        self._plain_search = _searcher(self._plain, 0)  # plain entries are already case folded
-        self._ascii_search = _searcher(self._ascii, re.IGNORECASE, firsts)
-        self._other_search = _searcher(self._other, re.IGNORECASE)
+        self._plain_search = (
+            re.compile(_plain_trie_pattern(e.word for e in self._plain)).search if self._plain else None
+        )
+        self._ascii_search = _searcher(self._ascii, firsts)
+        self._other_search = _searcher(self._other)
 
     @classmethod
     def merged(cls, *matchers: NgMatcher) -> NgMatcher:
@@ -294,14 +356,22 @@ class NgMatcher:
         if not self.matches(normalize(text)):
             return text, ()
         chars = list(text)
+        is_masked = [False] * len(text)
         hit_sources: list[str] = []
-        for _ in range(len(text) + 1):  # masking can join neighbours into a new hit: repeat until clean
+        for round_ in range(len(text) + 1):  # masking can join neighbours into a new hit: repeat until clean
             ranges, sources = self._ranges("".join(chars))
             if not ranges:
                 break
             hit_sources += sources
             for start, end in ranges:
+                if round_:
+                    # A hit made by joining text across a mask: mask only what follows the mask, so that
+                    # text already shown while streaming (the start of the reply) stays as it was.
+                    last = next((k for k in range(end - 1, start - 1, -1) if is_masked[k]), None)
+                    if last is not None and last + 1 < end:
+                        start = last + 1
                 chars[start:end] = _MASK_CHAR * (end - start)
+                is_masked[start:end] = [True] * (end - start)
         masked = "".join(chars)
         hits = tuple(dict.fromkeys(hit_sources)) or self.hits(normalize(text))
         if self.matches(normalize(masked)):
@@ -334,8 +404,8 @@ _TEMPLATE_MARKERS = re.compile(
     r"|\[/?inst\]",
     re.IGNORECASE,
 )
-_INJECTION_EN = re.compile(  # the lookahead lets the engine skip positions that cannot start a match
-    r"(?=[idfsj])(?:\b(?:ignore|disregard|forget)(?: (?:all|any|the|your|my|of|previous|prior|above|earlier|preceding|these"
+_INJECTION_EN = re.compile(
+    r"(?:\b(?:ignore|disregard|forget)(?: (?:all|any|the|your|my|of|previous|prior|above|earlier|preceding|these"
     r"|those|former|system))* (?:instructions?|prompts?|directives)\b"
     r"|\b(?:ignore|disregard) (?:all |your |the |previous |prior |above )+rules\b"
     r"|\bsystem ?prompt\b|\bdeveloper mode\b|\bjailbreak|\bdo anything now\b)"
@@ -359,14 +429,14 @@ def _fold_raw(text: str) -> str:
     return unicodedata.normalize("NFKC", strip_invisible(text)).casefold()
 
 
-def _has_template_marker(text: str) -> bool:
-    return _MARKER_GATE.search(text) is not None and _TEMPLATE_MARKERS.search(_fold_raw(text)) is not None
-
-
 def _has_url(text: str, normalized: str) -> bool:
     if _URL_GATE.search(text) is None and "dot" not in normalized:
         return False
     return _URL.search(_fold_raw(text)) is not None
+
+
+_INJECTION_GATE = re.compile("ignore|disregard|forget|prompt|developer|jailbreak|anything now|無視|忘れ|ぷろんぷと")
+"""Every _INJECTION_EN/_JA match holds one of these words: one fast scan rules most text out."""
 
 
 def looks_like_injection(text: str, normalized: str | None = None) -> bool:
@@ -375,11 +445,11 @@ def looks_like_injection(text: str, normalized: str | None = None) -> bool:
     `normalized` (`normalize(text)`) may be passed when already computed.
     """
     norm = normalize(text) if normalized is None else normalized
-    return (
-        _INJECTION_EN.search(norm) is not None
-        or _INJECTION_JA.search(squash(norm)) is not None
-        or _has_template_marker(text)
-    )
+    if _INJECTION_GATE.search(norm) is not None and (
+        _INJECTION_EN.search(norm) is not None or _INJECTION_JA.search(squash(norm)) is not None
+    ):
+        return True
+    return _MARKER_GATE.search(text) is not None and _TEMPLATE_MARKERS.search(_fold_raw(text)) is not None
 
 
 _BRACKETS = str.maketrans({"<": "＜", ">": "＞", "[": "［", "]": "］", "{": "｛", "}": "｝", "|": "｜"})
@@ -448,12 +518,10 @@ def neutralize_prompt_text(text: str, max_chars: int = 0, character_name: str = 
 # --- the moderator --------------------------------------------------------------------------------------
 
 
-def _bigrams(text: str) -> set[str]:
-    return set(map(str.__add__, text, text[1:]))
-
-
-_Said = tuple[float, str, str, str]
-"""When a viewer said something, the normalised text without spaces, its first and its last three characters."""
+@functools.lru_cache(maxsize=4096)
+def _bigrams(text: str) -> frozenset[str]:
+    """Character pairs (cached: a viewer's recent texts are compared again with each new one)."""
+    return frozenset(map(str.__add__, text, text[1:]))
 
 
 class Moderator:
@@ -477,8 +545,8 @@ class Moderator:
         self._blocked_names: set[str] = set()
         for viewer in settings.blocked_viewers:
             self.block(viewer)
-        self._said: dict[str, collections.deque[_Said]] = {}
-        """Viewer -> their recent texts (normalised, without spaces), oldest first."""
+        self._said: dict[str, tuple[collections.deque[float], collections.deque[str]]] = {}
+        """Viewer -> when they said what (normalised text without spaces) lately, oldest first."""
         self._posters: dict[str, dict[str, float]] = {}
         """Normalised text -> viewer -> when they last posted it (within the flood window)."""
         self._posts: collections.deque[tuple[float, str, str]] = collections.deque()
@@ -532,7 +600,7 @@ class Moderator:
         if not privileged and (self._blocked_ids or self._blocked_names) and self.is_blocked(comment):
             return "blocked_viewer"
         text = comment.text
-        is_text = comment.kind is CommentKind.TEXT
+        is_text = comment.kind is _TEXT
         if not text or text.isspace():
             if is_text:
                 return "empty"
@@ -571,17 +639,22 @@ class Moderator:
         return reason
 
     def _repeat_or_flood(self, viewer: str, key: str, now: float) -> str | None:
-        s = self.settings
         reason: str | None = None
         said = self._said.get(viewer)
         if said is None:
-            said = self._said[viewer] = collections.deque(maxlen=self._MAX_HISTORY_PER_VIEWER)
-        elif said:
-            reason = self._repeat(said, key, now)
-        said.append((now, key, key[:3], key[-3:]))
-        if s.flood_threshold > 0:
+            size = self._MAX_HISTORY_PER_VIEWER
+            self._said[viewer] = (collections.deque((now,), size), collections.deque((key,), size))
+        else:
+            times, keys = said
+            oldest = now - self.settings.near_duplicate_window_s
+            if times[-1] >= oldest:  # they said something recently
+                reason = self._repeat(times, keys, key, oldest)
+            times.append(now)
+            keys.append(key)
+        threshold = self.settings.flood_threshold
+        if threshold > 0:
             posts, posters_by_key = self._posts, self._posters
-            oldest = now - s.flood_window_s
+            oldest = now - self.settings.flood_window_s
             while posts and posts[0][0] < oldest:  # forget posts that left the window
                 at, old_key, who = posts.popleft()
                 posters = posters_by_key.get(old_key)
@@ -591,40 +664,46 @@ class Moderator:
                         del posters_by_key[old_key]
             posters = posters_by_key.get(key)
             if posters is None:
-                posters = posters_by_key[key] = {}
-            posters[viewer] = now
+                posters_by_key[key] = {viewer: now}
+            else:
+                posters[viewer] = now
+                if reason is None and len(posters) >= threshold:
+                    reason = "flood"
             posts.append((now, key, viewer))
-            if reason is None and len(posters) >= s.flood_threshold:
-                reason = "flood"
         return reason
 
-    def _repeat(self, said: collections.deque[_Said], key: str, now: float) -> str | None:
-        """"repeat" when `key` equals a text the viewer posted within the window, or is very similar to
-        one of their newest few (sharing its start or end, and bigram Jaccard >= the setting)."""
-        s = self.settings
-        similarity = s.near_duplicate_similarity
-        oldest = now - s.near_duplicate_window_s
+    def _repeat(
+        self, times: collections.deque[float], keys: collections.deque[str], key: str, oldest: float
+    ) -> str | None:
+        """ "repeat" when `key` equals a text the viewer posted since `oldest`, or is very similar to one of
+        their newest few (as long, sharing its start or end, and bigram Jaccard >= the setting)."""
+        if key in keys:
+            for at, old in zip(reversed(times), reversed(keys)):
+                if at < oldest:
+                    break
+                if old == key:
+                    return "repeat"
         size = len(key)
-        head, tail = key[:3], key[-3:]
-        bigrams: set[str] | None = None
-        rank = 0
-        for at, old, old_head, old_tail in reversed(said):  # newest first; stop at the first one too old
-            if at < oldest:
+        if size < 4:
+            return None
+        similarity = self.settings.near_duplicate_similarity
+        bigrams: frozenset[str] | None = None
+        for i in range(1, min(len(keys), self._SIMILAR_HISTORY) + 1):
+            if times[-i] < oldest:
                 break
-            if old == key:
+            old = keys[-i]
+            old_size = len(old)
+            # Jaccard similarity is at most |A| / |B|; edited spam keeps its start or its end.
+            shorter, longer = (size, old_size) if size < old_size else (old_size, size)
+            if shorter < 4 or shorter - 1 < similarity * (longer - 1):
+                continue
+            if old[:3] != key[:3] and old[-3:] != key[-3:]:
+                continue
+            if bigrams is None:
+                bigrams = _bigrams(key)
+            old_bigrams = _bigrams(old)
+            if len(bigrams & old_bigrams) >= similarity * len(bigrams | old_bigrams):
                 return "repeat"
-            # Near-duplicates: only the newest few, long enough, sharing the start or the end (as edited
-            # spam does), with lengths close enough (Jaccard similarity is at most |A| / |B|).
-            if rank < self._SIMILAR_HISTORY and size >= 4 and (old_head == head or old_tail == tail):
-                old_size = len(old)
-                shorter, longer = (size, old_size) if size < old_size else (old_size, size)
-                if shorter >= 4 and shorter - 1 >= similarity * (longer - 1):
-                    if bigrams is None:
-                        bigrams = _bigrams(key)
-                    old_bigrams = _bigrams(old)
-                    if len(bigrams & old_bigrams) >= similarity * len(bigrams | old_bigrams):
-                        return "repeat"
-            rank += 1
         return None
 
     def _sweep(self, now: float) -> None:
@@ -632,9 +711,7 @@ class Moderator:
         s = self.settings
         horizon = max(s.near_duplicate_window_s, s.flood_window_s, 1.0)
         self._next_sweep = now + horizon
-        for viewer in [
-            v for v, said in self._said.items() if not said or now - said[-1][0] > s.near_duplicate_window_s
-        ]:
+        for viewer in [v for v, said in self._said.items() if now - said[0][-1] > s.near_duplicate_window_s]:
             del self._said[viewer]
         for viewer in [v for v, times in self._answered.items() if not times or now - times[-1] > s.viewer_window_s]:
             del self._answered[viewer]

@@ -57,6 +57,7 @@ def _build_tables() -> tuple[dict[int, str | None], dict[int, str | None]]:
         folding[cp] = ascii_char if ascii_char.isalnum() else " "
     for cp in range(0x30A1, 0x30F7):  # ァ..ヶ -> ぁ..ゖ
         folding[cp] = chr(cp - 0x60)
+    folding[0x0131] = "i"  # dotless ı: case folding keeps it, and "kıll" should still read "kill"
     folding[0x30FD] = "\u309d"  # ヽ -> ゝ
     folding[0x30FE] = "\u309e"  # ヾ -> ゞ
     return invisible, folding

@@ -28,6 +28,10 @@ __all__ = ["DROP_REASONS", "Dropped", "IdleTalk", "QueueSettings", "SelectionQue
 
 DROP_REASONS = ("queue_full", "stale", "deleted", "duplicate", "paid_thanked")
 
+_SUPER_CHAT, _SUPER_STICKER = CommentKind.SUPER_CHAT, CommentKind.SUPER_STICKER
+_MEMBERSHIP, _GIFT = CommentKind.MEMBERSHIP, CommentKind.GIFT
+assert {k for k in CommentKind if k.is_paid} == {_SUPER_CHAT, _SUPER_STICKER}
+
 _YEN_PER_UNIT = (
     ("JPY", 1.0),
     ("USD", 150.0),
@@ -95,8 +99,10 @@ class Dropped:
 
 
 _QUESTION = re.compile(
-    r"[?？]|なに|何|どう(?![もぞ])|なぜ|なんで|どこ|いつ(?!も)|だれ|誰|どれ|どっち|教えて|おしえて|ですか|ますか|でしょうか"
-    r"|\b(?:how|what|why|when|where|who|which)\b"
+    # Every alternative starts with a literal, so the regex engine can skip other positions quickly;
+    # "h(?<!\wh)ow" is "\bhow" written that way.
+    "なに|何|どう(?![もぞ])|なぜ|なんで|どこ|いつ(?!も)|だれ|誰|どれ|どっち|教えて|おしえて|ですか|ますか|でしょうか"
+    r"|h(?<!\wh)ow\b|w(?<!\ww)(?:hat|hy|hen|here|ho|hich)\b"
 )
 
 
@@ -137,6 +143,10 @@ class SelectionQueue:
         names = (settings.character_name, *settings.character_aliases)
         self._names = tuple(n for n in (squash(normalize(name)) for name in names if name.strip()) if n)
         self._paid_wait_s = min(settings.paid_max_wait_s, settings.max_age_s)
+        self._first_limit = min(settings.max_age_s, self._paid_wait_s)
+        """No comment younger than this expires."""
+        self._max_size = max(settings.max_size, 0)
+        self._heap_limit = 4 * self._max_size + 64
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -161,9 +171,9 @@ class SelectionQueue:
         s = self.settings
         kind = comment.kind
         score = 0.0
-        if kind.is_paid:
+        if kind is _SUPER_CHAT or kind is _SUPER_STICKER:
             score += s.paid_weight + s.amount_weight * math.log10(1.0 + self.yen(comment))
-        elif kind in (CommentKind.MEMBERSHIP, CommentKind.GIFT):
+        elif kind is _MEMBERSHIP or kind is _GIFT:
             score += s.membership_weight
         author = comment.author
         if author.is_member:
@@ -173,10 +183,10 @@ class SelectionQueue:
         text = comment.text
         if text:
             normalized = normalize(text)
-            if is_question(text, normalized):
+            if "?" in text or "？" in text or _QUESTION.search(normalized) is not None:
                 score += s.question_weight
             if self._names:
-                squashed = squash(normalized)
+                squashed = normalized.replace(" ", "")
                 for name in self._names:
                     if name in squashed:
                         score += s.mention_weight
@@ -217,8 +227,7 @@ class SelectionQueue:
     def _expire(self, now: float, dropped: list[Dropped] | None) -> None:
         """Paid messages that waited too long go to the thanks list; stale other comments are dropped
         into `dropped` (or, when it is None, left for the next push or pop to report)."""
-        max_age_s, paid_wait_s = self.settings.max_age_s, self._paid_wait_s
-        first_limit = min(max_age_s, paid_wait_s)
+        max_age_s, paid_wait_s, first_limit = self.settings.max_age_s, self._paid_wait_s, self._first_limit
         expired: list[_Entry] = []
         for entry in self._entries.values():  # arrival order: stop at the first one young enough
             age = now - entry.at
@@ -259,35 +268,38 @@ class SelectionQueue:
         """Add a comment; returns what was dropped (or moved to the thanks list) meanwhile."""
         s = self.settings
         dropped: list[Dropped] = []
-        if self._entries:
+        entries = self._entries
+        if entries and now - next(iter(entries.values())).at > self._first_limit:  # the oldest is overdue
             self._expire(now, dropped)
-        if comment.id in self._entries:
+        if comment.id in entries:
             self._drop(comment, "duplicate", dropped)
             return dropped
-        paid = comment.kind.is_paid
+        kind = comment.kind
+        paid = kind is _SUPER_CHAT or kind is _SUPER_STICKER
         if paid and s.thanks_burst_size > 0:
             arrivals = self._paid_arrivals
             arrivals.append(now)
             while arrivals and now - arrivals[0] > s.thanks_burst_window_s:
                 arrivals.popleft()
             if len(arrivals) >= s.thanks_burst_size:  # too many at once: thank the burst together
-                burst = [e for e in self._entries.values() if e.paid and now - e.at <= s.thanks_burst_window_s]
+                burst = [e for e in entries.values() if e.paid and now - e.at <= s.thanks_burst_window_s]
                 for entry in burst:
                     self._to_thanks(self._take(entry.comment.id).comment, now, dropped)
                 self._to_thanks(comment, now, dropped)
                 return dropped
         seq = next(self._seq)
-        entry = _Entry(comment, now, seq, viewer_key(comment.author), self.base_score(comment), paid)
-        self._entries[comment.id] = entry
-        self._queued_by_viewer[entry.viewer] = self._queued_by_viewer.get(entry.viewer, 0) + 1
+        viewer = viewer_key(comment.author)
+        entry = _Entry(comment, now, seq, viewer, self.base_score(comment), paid)
+        entries[comment.id] = entry
+        queued = self._queued_by_viewer
+        queued[viewer] = queued.get(viewer, 0) + 1
         if not paid:
-            heapq.heappush(self._evictable, (entry.base + s.decay_per_s * now, seq, comment.id))
-            if len(self._evictable) > 4 * s.max_size + 64:
-                self._evictable = [
-                    (e.base + s.decay_per_s * e.at, e.seq, cid) for cid, e in self._entries.items() if not e.paid
-                ]
-                heapq.heapify(self._evictable)
-        while len(self._entries) > max(s.max_size, 0):
+            heap = self._evictable
+            heapq.heappush(heap, (entry.base + s.decay_per_s * now, seq, comment.id))
+            if len(heap) > self._heap_limit:  # drop the lazily deleted ones
+                heap[:] = [(e.base + s.decay_per_s * e.at, e.seq, cid) for cid, e in entries.items() if not e.paid]
+                heapq.heapify(heap)
+        while len(entries) > self._max_size:
             self._evict_one(now, dropped)
         return dropped
 

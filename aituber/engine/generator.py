@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -73,6 +74,15 @@ def check_model_dir(model_dir: str | Path) -> Path:
     return path
 
 
+def _read_info(model_dir: Path) -> dict:
+    """What conversion recorded about the model (aituber_model.json); {} for other folders."""
+    try:
+        info = json.loads((model_dir / "aituber_model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 class Engine:
     """Loads the model once. `stream()` yields a reply's text as it is produced."""
 
@@ -92,6 +102,13 @@ class Engine:
         if self.tokenizer.eos_token and self.tokenizer.eos_token not in self._end_tokens:
             self._end_tokens.append(self.tokenizer.eos_token)
         self._lock = threading.Lock()  # one generation at a time on this Generator
+        self._warned_static = False
+        info = _read_info(self.model_dir)
+        # Gemma 3 (sliding-window attention): CTranslate2 is exact only while a prompt fits the window,
+        # and a cached static prompt longer than the window crashes it. Such prefixes are not cached.
+        self.static_prompt_limit: int | None = info.get("exact_prompt_tokens")
+        if self.static_prompt_limit is None and str(info.get("architecture", "")).startswith("Gemma3"):
+            self.static_prompt_limit = 512  # converted before the window was recorded: Gemma 3's default
         log.info("model %s loaded on %s (%s)", self.model_dir, self.device, self.compute_type)
 
     def encode_prompt(self, prompt: Prompt | str, static_prompt: bool = True) -> tuple[list[str] | None, list[str]]:
@@ -99,7 +116,13 @@ class Engine:
         if isinstance(prompt, str):
             return None, self.tokenizer.encode(prompt)
         if static_prompt and prompt.static:
-            return self.tokenizer.encode(prompt.static), self.tokenizer.encode(prompt.dynamic, bos=False)
+            static = self.tokenizer.encode(prompt.static)
+            if self.static_prompt_limit is None or len(static) < self.static_prompt_limit:
+                return static, self.tokenizer.encode(prompt.dynamic, bos=False)
+            if not self._warned_static:
+                self._warned_static = True
+                log.warning("the persona is %d tokens, over this model's %d-token window: not cached",
+                            len(static), self.static_prompt_limit)
         return None, self.tokenizer.encode(prompt.text)
 
     def generate_blocking(self, prompt: Prompt | str, options: GenerationOptions,

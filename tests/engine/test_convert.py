@@ -22,7 +22,7 @@ from tests.tiny_model import ARCHITECTURES, CORPUS, build_bert, build_llama
 pytestmark = pytest.mark.slow
 
 PROMPTS = ("こんにちは！今日は何を食べた？", "ミカちゃん、歌ってほしいな〜", "Hello from the US!")
-NEW_TOKENS = 20
+NEW_TOKENS = 32  # prompt + reply run past the tiny Gemma 3's 32-token window
 #: What the bot puts in front of a prompt: what each source tokenizer does.
 EXPECTED_BOS = {"gpt_neox": "", "llama": "<bos>", "qwen2": "", "gemma3": "<bos>"}
 
@@ -145,9 +145,9 @@ def test_conversion_reports_its_stages(tiny_models):
 
 def test_gemma3_conversion_says_where_ctranslate2_stops_being_exact(tiny_models):
     tiny = tiny_models("gemma3")
-    assert any("16-token sliding window" in line for line in tiny.progress)
+    assert any("32-token sliding window" in line for line in tiny.progress)
     info = json.loads((tiny.ct2 / "aituber_model.json").read_text(encoding="utf-8"))
-    assert info["exact_prompt_tokens"] == 16
+    assert info["exact_prompt_tokens"] == 32
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # peft calls a deprecated transformers name

@@ -1,0 +1,39 @@
+"""The engine's prompt handling: the static persona prefix is exact, and skipped past the model's window."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from aituber.core.prompt import INSTRUCTION, PromptBuilder
+from aituber.engine.generator import Engine, GenerationOptions
+
+pytestmark = pytest.mark.slow
+
+
+def greedy(engine: Engine, prompt, static: bool) -> str:
+    out: list[str] = []
+    engine.generate_blocking(prompt, GenerationOptions(max_new_tokens=24, temperature=0, max_chars=None,
+                                                       static_prompt=static),
+                             lambda chunk: out.append(chunk.text), threading.Event())
+    return "".join(out)
+
+
+def test_static_prefix_gives_the_same_reply_as_the_whole_prompt(tiny_model):
+    prompt = PromptBuilder(INSTRUCTION, "あなたはミカです。いちごが大好きだよ。").build("こんにちは", "たろう")
+    with Engine(tiny_model, device="cpu", compute_type="float32") as engine:
+        static, rest = engine.encode_prompt(prompt)
+        assert static is not None and static[0] == "<bos>" and rest[0] != "<bos>"
+        whole = greedy(engine, prompt, static=False)
+        assert greedy(engine, prompt, static=True) == whole
+        assert greedy(engine, prompt, static=True) == whole  # and again, from the cache
+
+
+def test_a_persona_longer_than_the_window_is_not_cached(tiny_model, caplog):
+    prompt = PromptBuilder(INSTRUCTION, "長いペルソナ。" * 40).build("こんにちは")
+    with Engine(tiny_model, device="cpu", compute_type="float32") as engine:
+        engine.static_prompt_limit = 16
+        static, rest = engine.encode_prompt(prompt)
+        assert static is None and rest == engine.tokenizer.encode(prompt.text)
+        assert "not cached" in caplog.text
