@@ -89,8 +89,8 @@ class ModerationSettings:
     """Display names / handles (case and "@" ignored) or channel ids."""
     near_duplicate_window_s: float = 60.0
     near_duplicate_similarity: float = 0.8
-    """Two comments of one viewer that share their first or last three characters count as the same
-    from this character-bigram Jaccard similarity (identical normalised texts always do)."""
+    """A comment counts as a repeat of the viewer's previous one (sharing its first or last three
+    characters) from this character-bigram Jaccard similarity; identical normalised texts always do."""
     flood_threshold: int = 4
     """This many distinct viewers posting the same normalised text within `flood_window_s`; 0 = off."""
     flood_window_s: float = 30.0
@@ -247,6 +247,7 @@ def _compile_entries(entries: Iterable[str], origin: str) -> list[_Entry]:
     return compiled
 
 
+_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
 _Searcher = Callable[[str], object]
 """Returns None when nothing matches."""
 
@@ -292,12 +293,23 @@ class NgMatcher:
             unique.setdefault((entry.plain, entry.pattern.pattern), entry)
         self._plain = [e for e in unique.values() if e.plain]
         self._regex = [e for e in unique.values() if not e.plain]
-        self._ascii = [e for e in self._regex if e.first_chars]
-        self._other = [e for e in self._regex if not e.first_chars]
+        # A backreference (\1) would point at another entry's group inside a combined pattern.
+        self._isolated = [e.pattern.search for e in self._regex if _BACKREFERENCE.search(e.pattern.pattern)]
+        combinable = [e for e in self._regex if not _BACKREFERENCE.search(e.pattern.pattern)]
+        self._ascii = [e for e in combinable if e.first_chars]
+        self._other = [e for e in combinable if not e.first_chars]
         firsts = "".join(sorted({ch for e in self._ascii for ch in e.first_chars}))
-        self._plain_search = (
-            re.compile(_plain_trie_pattern(e.word for e in self._plain)).search if self._plain else None
-        )
+        trie = _plain_trie_pattern(e.word for e in self._plain) if self._plain else ""
+        self._plain_search = re.compile(trie).search if trie else None
+        # Text without spaces (most Japanese chat) is its own squashed form: one search covers plain
+        # entries and the other regexes at once.
+        self._unspaced_search: _Searcher | None = None
+        if trie and self._other:
+            others = "|".join(f"(?:{p})" if "|" in p else p for p in (e.pattern.pattern for e in self._other))
+            try:
+                self._unspaced_search = re.compile(f"{trie}|{others}").search
+            except re.error:
+                self._unspaced_search = None
         self._ascii_search = _searcher(self._ascii, firsts)
         self._other_search = _searcher(self._other)
 
@@ -318,12 +330,20 @@ class NgMatcher:
 
     def matches(self, normalized: str) -> bool:
         """Whether any entry matches text already passed through `normalize`."""
-        plain, other, ascii_ = self._plain_search, self._other_search, self._ascii_search
-        return (
-            (plain is not None and plain(normalized.replace(" ", "")) is not None)
-            or (other is not None and other(normalized) is not None)
-            or (ascii_ is not None and ascii_(normalized) is not None)
-        )
+        unspaced = self._unspaced_search
+        if unspaced is not None and " " not in normalized:
+            if unspaced(normalized) is not None:
+                return True
+        else:
+            plain, other = self._plain_search, self._other_search
+            if plain is not None and plain(normalized.replace(" ", "")) is not None:
+                return True
+            if other is not None and other(normalized) is not None:
+                return True
+        ascii_ = self._ascii_search
+        if ascii_ is not None and ascii_(normalized) is not None:
+            return True
+        return any(search(normalized) for search in self._isolated) if self._isolated else False
 
     def hits(self, normalized: str) -> tuple[str, ...]:
         """The entries (as written) that match normalised text."""
@@ -528,9 +548,7 @@ class Moderator:
     """Filters incoming comments and outgoing replies. Holds only the history its filters need."""
 
     _MAX_HISTORY_PER_VIEWER = 8
-    """Recent texts kept per viewer for exact repeats..."""
-    _SIMILAR_HISTORY = 3
-    """...and how many of the newest are also compared for near-duplicates (bigram Jaccard)."""
+    """Recent texts kept per viewer for exact repeats (the newest is also compared for near-duplicates)."""
 
     def __init__(self, settings: ModerationSettings) -> None:
         if settings.output_ng_action not in ("mask", "drop"):
@@ -675,35 +693,26 @@ class Moderator:
     def _repeat(
         self, times: collections.deque[float], keys: collections.deque[str], key: str, oldest: float
     ) -> str | None:
-        """ "repeat" when `key` equals a text the viewer posted since `oldest`, or is very similar to one of
-        their newest few (as long, sharing its start or end, and bigram Jaccard >= the setting)."""
+        """ "repeat" when `key` equals a text the viewer posted since `oldest`, or is very similar to their
+        last one (about as long, sharing its start or end, bigram Jaccard similarity >= the setting)."""
         if key in keys:
-            for at, old in zip(reversed(times), reversed(keys)):
+            for at, old in zip(reversed(times), reversed(keys), strict=True):
                 if at < oldest:
                     break
                 if old == key:
                     return "repeat"
-        size = len(key)
-        if size < 4:
-            return None
+        last = keys[-1]
+        size, last_size = len(key), len(last)
         similarity = self.settings.near_duplicate_similarity
-        bigrams: frozenset[str] | None = None
-        for i in range(1, min(len(keys), self._SIMILAR_HISTORY) + 1):
-            if times[-i] < oldest:
-                break
-            old = keys[-i]
-            old_size = len(old)
-            # Jaccard similarity is at most |A| / |B|; edited spam keeps its start or its end.
-            shorter, longer = (size, old_size) if size < old_size else (old_size, size)
-            if shorter < 4 or shorter - 1 < similarity * (longer - 1):
-                continue
-            if old[:3] != key[:3] and old[-3:] != key[-3:]:
-                continue
-            if bigrams is None:
-                bigrams = _bigrams(key)
-            old_bigrams = _bigrams(old)
-            if len(bigrams & old_bigrams) >= similarity * len(bigrams | old_bigrams):
-                return "repeat"
+        # Jaccard similarity is at most |A| / |B|; edited spam keeps its start or its end.
+        shorter, longer = (size, last_size) if size < last_size else (last_size, size)
+        if shorter < 4 or shorter - 1 < similarity * (longer - 1):
+            return None
+        if not (last.startswith(key[:3]) or last.endswith(key[-3:])):
+            return None
+        bigrams, last_bigrams = _bigrams(key), _bigrams(last)
+        if len(bigrams & last_bigrams) >= similarity * len(bigrams | last_bigrams):
+            return "repeat"
         return None
 
     def _sweep(self, now: float) -> None:

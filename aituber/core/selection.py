@@ -146,6 +146,8 @@ class SelectionQueue:
         self._first_limit = min(settings.max_age_s, self._paid_wait_s)
         """No comment younger than this expires."""
         self._max_size = max(settings.max_size, 0)
+        self._expiry_due = math.inf
+        """A time before which nothing waiting can expire (the oldest arrival plus _first_limit, or less)."""
         self._heap_limit = 4 * self._max_size + 64
 
     def __len__(self) -> int:
@@ -244,19 +246,28 @@ class SelectionQueue:
                 self._to_thanks(entry.comment, now, dropped)
             elif dropped is not None:
                 self._drop(entry.comment, "stale", dropped)
+        first = next(iter(self._entries.values()), None)
+        self._expiry_due = math.inf if first is None else first.at + first_limit
         if self._selected:
             horizon = now - self.settings.fairness_window_s
             while self._selected and self._selected[0][0] < horizon:
                 self._selected.popleft()
 
     def _evict_one(self, now: float, dropped: list[Dropped]) -> None:
-        heap = self._evictable
+        heap, entries = self._evictable, self._entries
         while heap:
-            _, _, comment_id = heapq.heappop(heap)
-            entry = self._entries.get(comment_id)
+            comment_id = heapq.heappop(heap)[2]
+            entry = entries.get(comment_id)
             if entry is not None and not entry.paid:
-                self._take(comment_id)
-                self._drop(entry.comment, "queue_full", dropped)
+                del entries[comment_id]
+                queued = self._queued_by_viewer
+                left = queued[entry.viewer] - 1
+                if left:
+                    queued[entry.viewer] = left
+                else:
+                    del queued[entry.viewer]
+                self.counts["queue_full"] += 1
+                dropped.append(Dropped(entry.comment, "queue_full"))
                 return
         # Only paid messages are waiting: the one that waited longest is thanked instead.
         oldest = next(iter(self._entries))
@@ -269,7 +280,7 @@ class SelectionQueue:
         s = self.settings
         dropped: list[Dropped] = []
         entries = self._entries
-        if entries and now - next(iter(entries.values())).at > self._first_limit:  # the oldest is overdue
+        if now > self._expiry_due:  # the oldest waiting comment may be overdue
             self._expire(now, dropped)
         if comment.id in entries:
             self._drop(comment, "duplicate", dropped)
@@ -291,6 +302,8 @@ class SelectionQueue:
         viewer = viewer_key(comment.author)
         entry = _Entry(comment, now, seq, viewer, self.base_score(comment), paid)
         entries[comment.id] = entry
+        if now + self._first_limit < self._expiry_due:
+            self._expiry_due = now + self._first_limit
         queued = self._queued_by_viewer
         queued[viewer] = queued.get(viewer, 0) + 1
         if not paid:

@@ -476,3 +476,11 @@ def test_history_expires_cleanly_when_many_comments_share_one_instant() -> None:
     assert m.check(comment("やっほー", viewer(2)), 5.0) is None
     assert m.check(comment("やっほー", viewer(1)), 100.0) is None  # all of it expired without error
     assert [m.check(comment("おはよう", viewer(i)), 100.0 + i) for i in range(4)] == [None, None, "flood", "flood"]
+
+
+def test_regex_entries_with_backreferences_keep_their_meaning() -> None:
+    matcher = NgMatcher([r"re:(ab)x\1", r"re:(q)(z)\2", "死ね"])
+    assert matcher.matches(normalize("ABxab"))
+    assert matcher.matches(normalize("qzz"))
+    assert not matcher.matches(normalize("abxcd"))
+    assert not matcher.matches(normalize("qz q"))
