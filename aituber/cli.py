@@ -21,7 +21,7 @@ SAMPLE_CHARACTER = REPO_ROOT / "characters" / "mika"
 SAMPLE_CHAT = SAMPLE_CHARACTER / "sample_chat.jsonl"
 
 
-BENCHES = ("engine", "pipeline", "overlay", "replay", "ingest", "looplag")
+BENCHES = ("engine", "pipeline", "overlay", "replay", "ingest", "looplag", "static_prompt")
 
 
 def cache_dir() -> Path:
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="int8 (default, CPU) or int8_float16 (GPU)")
     convert.add_argument("--adapter", type=Path, metavar="LORA_DIR", help="a peft LoRA to merge before converting")
 
-    bench = sub.add_parser("bench", help="benchmarks (printed figures): engine, pipeline, overlay, replay, ingest, looplag",
+    bench = sub.add_parser("bench", help="benchmarks (printed figures): engine, pipeline, overlay, replay, ingest, looplag, static_prompt",
                            description="Run a benchmark; arguments after the name go to it (try: aituber bench engine -h).")
     bench.add_argument("name", choices=BENCHES, help="which benchmark")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own arguments")
@@ -220,7 +220,7 @@ def _bench(name: str, argv: list[str]) -> int:
     import importlib
 
     module = importlib.import_module(f"aituber.bench.{name}")
-    if name in ("looplag",) and "--model" not in argv:
+    if name in ("looplag", "static_prompt") and "--model" not in argv:
         argv = ["--model", str(_resolve_default_model()), *argv]
     code = module.main(argv) or 0
     if name == "ingest" and code == 0:  # the second figure: loop lag during a burst, with a real model
