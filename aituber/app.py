@@ -354,6 +354,8 @@ class SessionSettings:
     model_dir: Path
     device: str = "auto"
     compute_type: str = "auto"
+    threads: int = 0
+    """CPU threads for generation; 0 = all cores but one."""
     host: str = "127.0.0.1"
     port: int = 8765
     transcript: Path | None = None
@@ -367,7 +369,8 @@ async def run_session(character: Character, source: ChatSource, settings: Sessio
                       extra_outputs: Sequence[Output] = ()) -> RunStats:
     """Load the engine, start the outputs, run the pipeline; outputs are closed whatever happens.
     `stats` is filled as the run goes, so the caller has it even after an interrupt."""
-    engine = await asyncio.to_thread(Engine, settings.model_dir, settings.device, settings.compute_type)
+    engine = await asyncio.to_thread(Engine, settings.model_dir, settings.device, settings.compute_type,
+                                     settings.threads)
     try:
         await asyncio.to_thread(engine.warm_up)
         announce(f"model: {engine.model_dir} ({engine.device}, {engine.compute_type})")

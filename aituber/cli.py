@@ -41,6 +41,8 @@ def _add_session_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
     p.add_argument("--compute-type", default="auto",
                    help="CTranslate2 compute type (default: int8_float16 on CUDA, int8 on CPU)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for generation (default: all cores but one, left for the bot and OBS)")
     p.add_argument("--host", default="127.0.0.1", help="overlay address (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="overlay port (default: 8765; 0 = any free port)")
     p.add_argument("--no-overlay", action="store_true", help="do not start the overlay server")
@@ -175,7 +177,7 @@ def _run_session(args: argparse.Namespace, character_dir: Path, make_source, pre
                         ca_file=args.mqtt_ca_file,
                         topic_prefix=args.mqtt_prefix, client_id=args.mqtt_client_id)
     settings = SessionSettings(model_dir=model_dir, device=args.device, compute_type=args.compute_type,
-                               host=args.host, port=args.port,
+                               threads=args.threads, host=args.host, port=args.port,
                                transcript=_transcript_path(args, folder.character.id),
                                overlay=not args.no_overlay, overlay_token=args.overlay_token, mqtt=mqtt)
     stats = RunStats()

@@ -61,6 +61,11 @@ def choose_device(device: str = "auto", compute_type: str = "auto") -> tuple[str
     return device, compute_type
 
 
+def default_threads() -> int:
+    """CPU threads for generation: all cores but one (the event loop, and OBS, need one), at most 8."""
+    return max(1, min((os.cpu_count() or 1) - 1, 8))
+
+
 def check_model_dir(model_dir: str | Path) -> Path:
     path = Path(model_dir).expanduser()
     if not path.is_dir():
@@ -94,7 +99,7 @@ class Engine:
         try:
             self._generator = ctranslate2.Generator(
                 str(self.model_dir), device=self.device, compute_type=self.compute_type,
-                intra_threads=threads or min(os.cpu_count() or 1, 8),
+                intra_threads=threads or default_threads(),
             )
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"{self.model_dir}: CTranslate2 cannot load it: {exc}") from exc
