@@ -22,7 +22,8 @@ What each metric means:
 - persona marker: the reply contains the character's `first_person` or one of its `sentence_endings`.
 - length: characters per reply, p50 / p95 (nearest rank); cut at length: replies that hit
   `max_new_tokens` or `max_chars`.
-- latency: first text (generation start -> first decoded text) p50 / p95, full reply p50 / p95.
+- latency: first text (generation start -> first decoded text) p50 / p95, full reply p50 / p95, and
+  full reply time per generated token p50 (a longer reply takes longer; this one does not depend on length).
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ class ModelReport:
             "first_token_p95_ms": _ms(percentile(firsts, 95)),
             "full_reply_p50_ms": _ms(percentile(totals, 50)),
             "full_reply_p95_ms": _ms(percentile(totals, 95)),
+            "per_token_p50_ms": _ms(percentile([r.total_s / r.tokens for r in self.replies if r.tokens], 50)),
         }
 
 
@@ -260,6 +262,7 @@ ROWS = (
     ("first_token_p95_ms", "first token p95 (ms)", "int", ""),
     ("full_reply_p50_ms", "full reply p50 (ms)", "int", ""),
     ("full_reply_p95_ms", "full reply p95 (ms)", "int", ""),
+    ("per_token_p50_ms", "full reply per token p50 (ms)", "int", ""),
 )
 
 

@@ -36,7 +36,7 @@ from aituber.core.prompt import PromptBuilder
 from aituber.errors import ConfigError, ModelError
 
 from training.dataset import PromptEncoder, load_dataset, split_examples
-from training.lora import EpochStats
+from training.lora import CHECKPOINTS, EpochStats
 from training.settings import TrainSettings, load_training_character
 
 log = logging.getLogger(__name__)
@@ -145,9 +145,12 @@ def train_character(character_dir: str | Path, base: str | Path, out: str | Path
     progress(f"{dataset_path}: {len(examples)} examples ({len(train_examples)} train, {len(eval_examples)} eval, "
              f"seed {settings.seed})")
     if out_dir.exists() and any(out_dir.iterdir()) and not resume and not (out_dir / TRAINING_LOG).is_file() \
-            and not (out_dir / "checkpoints").is_dir():
+            and not (out_dir / CHECKPOINTS).is_dir():
         raise ConfigError(f"--out {out_dir}: exists and is not a training output folder; choose a new folder")
 
+    if not resume and (out_dir / CHECKPOINTS).is_dir():
+        progress(f"{out_dir}: starting over (without --resume); the old checkpoints are removed")
+        shutil.rmtree(out_dir / CHECKPOINTS)
     base_dir, base_label = resolve_base(base, cache_dir, progress)
     from aituber.engine.convert import inspect_source, load_tokenizer
 
@@ -177,6 +180,10 @@ def train_character(character_dir: str | Path, base: str | Path, out: str | Path
     (run.adapter_dir / ADAPTER_INFO_FILE).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n",
                                                      encoding="utf-8")
     model_dir = None
+    if adapter_only and (out_dir / "model.bin").is_file():
+        progress(f"{out_dir}: removing the merged model of an earlier run (it does not hold this adapter)")
+        for name in ("model.bin", "aituber_model.json"):
+            (out_dir / name).unlink(missing_ok=True)
     if not adapter_only:
         from training.export import convert_with_adapter
 
