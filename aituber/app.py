@@ -27,13 +27,14 @@ from aituber.core.events import (
     StatusChanged,
 )
 from aituber.core.commands import Command, parse_command, parse_control_payload
-from aituber.core.moderation import ModerationSettings, Moderator
+from aituber.core.moderation import Moderator
 from aituber.core.outputguard import OutputGuard
-from aituber.core.prompt import Prompt, PromptBuilder, Turn, select_history
-from aituber.core.selection import IdleTalk, QueueSettings, SelectionQueue
+from aituber.core.prompt import Prompt, Turn, select_history
+from aituber.core.selection import IdleTalk, SelectionQueue
 from aituber.core.textstream import SentenceSplitter, cut_at_last_sentence
 from aituber.core.stats import RunStats
-from aituber.engine.generator import Engine, GenerationOptions
+from aituber.engine.generator import Engine
+from aituber.stages import generation_options, moderation_settings, prompt_builder, queue_settings
 from aituber.errors import GenerationError
 from aituber.outputs.console import ConsoleOutput
 from aituber.outputs.mqtt import MqttOutput, MqttSettings
@@ -47,42 +48,6 @@ log = logging.getLogger(__name__)
 class Output(Protocol):
     def publish(self, event: Event) -> None:
         """Take one event; must not block (queue it if sending takes time)."""
-
-
-def moderation_settings(character: Character) -> ModerationSettings:
-    m = character.moderation
-    return ModerationSettings(
-        max_comment_chars=m.max_comment_chars, truncate_long=m.truncate_long, ng_words=tuple(m.ng_words),
-        use_builtin_ng_words=m.use_builtin_ng_words, output_ng_action=m.output_ng_action,
-        block_urls=m.block_urls, max_answers_per_viewer=m.max_answers_per_viewer,
-        viewer_window_s=m.viewer_window_s, blocked_viewers=tuple(m.blocked_viewers),
-        near_duplicate_window_s=m.near_duplicate_window_s, near_duplicate_similarity=m.near_duplicate_similarity,
-        flood_threshold=m.flood_threshold, flood_window_s=m.flood_window_s, character_name=character.name,
-    )
-
-
-def queue_settings(character: Character) -> QueueSettings:
-    q = character.queue
-    return QueueSettings(max_size=q.max_size, max_age_s=q.max_age_s, character_name=character.name,
-                         character_aliases=tuple(character.aliases), paid_max_wait_s=q.paid_max_wait_s,
-                         thanks_burst_size=q.thanks_burst_size)
-
-
-def generation_options(character: Character) -> GenerationOptions:
-    g = character.generation
-    return GenerationOptions(
-        max_new_tokens=g.max_new_tokens, max_chars=g.max_chars, temperature=g.temperature, top_k=g.top_k,
-        top_p=g.top_p, repetition_penalty=g.repetition_penalty, no_repeat_ngram_size=g.no_repeat_ngram_size,
-        stop_strings=(*character.prompt_template.stop_strings, *character.stop_strings),
-        static_prompt=character.prompt.static_prompt,
-    )
-
-
-def prompt_builder(character: Character, engine: Engine | None) -> PromptBuilder:
-    tokenizer = engine.tokenizer if engine is not None else None
-    return PromptBuilder(character.prompt_template, character.persona, viewer_names=character.prompt.viewer_names,
-                         chat_template=tokenizer.chat_template if tokenizer else None,
-                         special_tokens=tokenizer.special_tokens if tokenizer else None)
 
 
 class Pipeline:

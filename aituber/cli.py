@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="prepare the default model and replay the sample chat against the sample character")
     _add_session_args(demo)
+    demo.add_argument("--base-model", action="store_true",
+                      help="use the untuned Gemma 3 270M instead of the sample character's trained model")
     _add_replay_args(demo, speed=2.0)
 
     replay = sub.add_parser("replay", help="replay a recorded chat log against a character")
@@ -112,6 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--quantization", default="int8", choices=["int8", "int8_float16", "float16", "float32"],
                          help="int8 (default, CPU) or int8_float16 (GPU)")
     convert.add_argument("--adapter", type=Path, metavar="LORA_DIR", help="a peft LoRA to merge before converting")
+
+    train = sub.add_parser("train", help="train a character's LoRA on its dataset, merge it and convert to CTranslate2")
+    from training.train import add_train_arguments
+
+    add_train_arguments(train)
+    evaluate = sub.add_parser("eval", help="run a character's held-out comments through a model; Markdown report")
+    from training.evaluate import add_eval_arguments
+
+    add_eval_arguments(evaluate)
 
     bench = sub.add_parser("bench", help="benchmarks (printed figures): engine, pipeline, overlay, replay, ingest, looplag, static_prompt",
                            description="Run a benchmark; arguments after the name go to it (try: aituber bench engine -h).")
@@ -147,6 +158,27 @@ def _ensure_default_model() -> Path:
     return model_dir
 
 
+def _ensure_tuned_model(character_dir: Path) -> Path | None:
+    """The character's LoRA merged into the default model (first run: in a separate process, since it
+    needs torch). None when the character has no adapter or the merge cannot run here."""
+    from training.export import tuned_model_status
+    from training.settings import adapter_dir
+
+    if not adapter_dir(character_dir).is_dir():
+        return None
+    model_dir, ready = tuned_model_status(character_dir, cache_dir())
+    if ready:
+        return model_dir
+    _ensure_default_model()
+    print(f"merging {character_dir.name}'s trained adapter into the default model (first run only) ...", flush=True)
+    result = subprocess.run([sys.executable, "-m", "training.export", "ensure", str(character_dir),
+                             "--cache-dir", str(cache_dir())], stdout=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        log.warning("could not build the trained model (see above); using the base model")
+        return None
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
 def _resolve_model(args: argparse.Namespace, prepare_if_missing: bool) -> Path:
     from aituber.engine.generator import check_model_dir
     from aituber.engine.prepare import is_prepared
@@ -154,6 +186,8 @@ def _resolve_model(args: argparse.Namespace, prepare_if_missing: bool) -> Path:
     if args.model is not None:
         return check_model_dir(args.model)
     if prepare_if_missing:
+        if not getattr(args, "base_model", False) and (tuned := _ensure_tuned_model(SAMPLE_CHARACTER)):
+            return tuned
         return _ensure_default_model()
     model_dir = default_model_dir()
     if not is_prepared(model_dir):
@@ -266,6 +300,19 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "bench":
             return _bench(args.name, args.args)
+        if args.command == "train":
+            from training.train import cli_train
+
+            args.cache_dir = cache_dir()
+            cli_train(args)
+            return 0
+        if args.command == "eval":
+            from training.evaluate import cli_eval
+
+            if args.model is None:
+                args.model = _ensure_tuned_model(args.character) or _resolve_model(args, prepare_if_missing=False)
+            cli_eval(args)
+            return 0
     except AituberError as exc:
         print(f"aituber: error: {exc}", file=sys.stderr)
         return 2

@@ -66,6 +66,11 @@ class IdleConfig(_Strict):
     cooldown_s: float = Field(90.0, ge=0)
 
 
+class ModelConfig(_Strict):
+    adapter: str | None = None
+    """A LoRA folder (relative to the character folder) merged into the base model for this character."""
+
+
 class Character(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1)
@@ -83,6 +88,9 @@ class Character(_Strict):
     moderation: ModerationConfig = ModerationConfig()
     queue: QueueConfig = QueueConfig()
     idle: IdleConfig = IdleConfig()
+    model: ModelConfig = ModelConfig()
+    training: dict[str, int | float | bool | str] = {}
+    """LoRA training settings (see training/settings.py: TrainSettings); checked by `aituber train`."""
 
     @property
     def prompt_template(self) -> Template:

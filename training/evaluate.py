@@ -43,6 +43,7 @@ from aituber.core.moderation import ModerationSettings, Moderator
 from aituber.core.prompt import PromptBuilder
 from aituber.core.stats import percentile
 from aituber.engine.generator import Engine, GenerationOptions, ReplyChunk
+from aituber.stages import generation_options, prompt_builder
 
 from training.dataset import load_comments
 from training.settings import load_training_character
@@ -54,26 +55,10 @@ LOOP_NGRAM = 4
 LOOP_TIMES = 3
 
 
-# --- the bot's prompt and options (aituber.app's, without importing the pipeline's outputs) -------
+# --- the bot's prompt and options: the very functions the pipeline uses ------------------------------
 
-
-def bot_prompt_builder(character: Character, engine: Engine | None) -> PromptBuilder:
-    """As `aituber.app.prompt_builder` (a test checks they agree)."""
-    tokenizer = engine.tokenizer if engine is not None else None
-    return PromptBuilder(character.prompt_template, character.persona, viewer_names=character.prompt.viewer_names,
-                         chat_template=tokenizer.chat_template if tokenizer else None,
-                         special_tokens=tokenizer.special_tokens if tokenizer else None)
-
-
-def bot_generation_options(character: Character) -> GenerationOptions:
-    """As `aituber.app.generation_options` (a test checks they agree)."""
-    g = character.generation
-    return GenerationOptions(
-        max_new_tokens=g.max_new_tokens, max_chars=g.max_chars, temperature=g.temperature, top_k=g.top_k,
-        top_p=g.top_p, repetition_penalty=g.repetition_penalty, no_repeat_ngram_size=g.no_repeat_ngram_size,
-        stop_strings=(*character.prompt_template.stop_strings, *character.stop_strings),
-        static_prompt=character.prompt.static_prompt,
-    )
+bot_prompt_builder = prompt_builder
+bot_generation_options = generation_options
 
 
 def ng_moderator(character: Character) -> Moderator:

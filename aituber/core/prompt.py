@@ -119,7 +119,11 @@ class PromptBuilder:
         The caller appends the end token to the completion."""
         if self.template is INSTRUCTION:
             static = f"{self.persona}\n\n" if self.persona else ""
-            past = "".join(_instruction_turn(t.comment) + f"{t.reply.strip()}\n\n" for t in history)
+            past = "".join(
+                _instruction_turn(t.comment, self._viewer_input(t.viewer if self.viewer_names else None))
+                + f"{t.reply.strip()}\n\n"
+                for t in history
+            )
             return static + past + _instruction_turn(instruction, input_text), output.strip()
         comment = f"{input_text.strip()}\n{instruction}" if input_text.strip() else instruction
         prompt = PromptBuilder(self.template, self.persona, viewer_names=False,

@@ -29,3 +29,13 @@ def test_stats_count_events_and_summarise():
     lines = stats.summary_lines()
     assert "answered 1" in lines[0] and "empty 1" in lines[0]
     assert "p50 200 ms" in lines[1] and "p50 500 ms" in lines[2]
+
+
+def test_training_examples_are_the_prompts_the_bot_builds():
+    from aituber.core.prompt import PromptBuilder, Turn
+
+    builder = PromptBuilder(INSTRUCTION, "あなたはミカです。")
+    history = [Turn("好きな食べ物は？", "いちごだよ！", "たぬき丸")]
+    prompt, completion = builder.training_example("ゲームは好き？", "大好きだよ！", "視聴者名: ねこ", history)
+    assert prompt == builder.build("ゲームは好き？", "ねこ", history).text
+    assert completion == "大好きだよ！"

@@ -49,14 +49,11 @@ def test_persona_markers(sample_character: Path) -> None:
 
 
 def test_prompts_and_options_are_the_bots(sample_character: Path) -> None:
-    """training.evaluate cannot import aituber.app (it pulls in the outputs); it must agree with it."""
+    """The evaluation asks the model with the very functions the pipeline uses."""
     from aituber import app
 
-    character, _ = load_training_character(sample_character)
-    assert bot_generation_options(character) == app.generation_options(character)
-    ours, theirs = bot_prompt_builder(character, None), app.prompt_builder(character, None)
-    for args in (("こんにちは", "たぬき"), ("歌って！", None)):
-        assert ours.build(*args) == theirs.build(*args)
+    assert bot_generation_options is app.generation_options
+    assert bot_prompt_builder is app.prompt_builder
 
 
 @pytest.mark.slow
