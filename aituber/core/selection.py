@@ -259,13 +259,7 @@ class SelectionQueue:
             comment_id = heapq.heappop(heap)[2]
             entry = entries.get(comment_id)
             if entry is not None and not entry.paid:
-                del entries[comment_id]
-                queued = self._queued_by_viewer
-                left = queued[entry.viewer] - 1
-                if left:
-                    queued[entry.viewer] = left
-                else:
-                    del queued[entry.viewer]
+                self._take(comment_id)
                 self.counts["queue_full"] += 1
                 dropped.append(Dropped(entry.comment, "queue_full"))
                 return
