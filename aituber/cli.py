@@ -311,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.model is None:
                 args.model = _ensure_tuned_model(args.character) or _resolve_model(args, prepare_if_missing=False)
+            if args.baseline is not None and str(args.baseline) == "default":
+                args.baseline = _ensure_default_model()
             cli_eval(args)
             return 0
     except AituberError as exc:

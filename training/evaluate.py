@@ -5,10 +5,20 @@
 Each comment of `characters/NAME/dataset/eval.jsonl` is asked as the bot asks it: the character's
 prompt builder (persona, template; the viewer's name when the line's `input` gives one as
 `視聴者名: NAME`; no memory, as for the first comment of a stream) and the character's generation
-options (sampling, repetition controls, stop strings, length limits), on `aituber.engine.Engine`.
+options (sampling, repetition controls, length limits), on `aituber.engine.Engine`.
 Sampling is made reproducible with `ctranslate2.set_random_seed(seed + i)` before comment i, so the base
 and the tuned model see the same seeds. Replies are scored raw, before the pipeline's output filter,
 so an NG word counted here is one the model said.
+
+Stop strings: by default (`stops="model"`) the template's own stop strings (for `instruction`: `###` and
+a blank line) are left out, and a reply ends where the model ends it (its end token) or at the length
+limit. Those strings are the bot's safety net: they cut a model that runs on into the next
+`### instruction:` turn before it is shown, which also hides exactly what this evaluation is meant to
+find (template leaks and loops can then never be counted). `--bot-stops` (`stops="bot"`) applies them as
+the bot does, to see the replies as a viewer would. The character's own `stop_strings` apply in both.
+
+Both models are loaded side by side and asked in turn, comment by comment (the order alternating), so
+that load on the machine falls on both alike and their latencies can be compared.
 
 What each metric means:
 
@@ -23,18 +33,24 @@ What each metric means:
 - length: characters per reply, p50 / p95 (nearest rank); cut at length: replies that hit
   `max_new_tokens` or `max_chars`.
 - latency: first text (generation start -> first decoded text) p50 / p95, full reply p50 / p95, and
-  full reply time per generated token p50 (a longer reply takes longer; this one does not depend on length).
+  the time per token after the first text p50 (the decoding speed: (full - first) / (tokens - 1), so a
+  longer reply does not look faster by spreading the prompt's prefill over more tokens). First text
+  and time per token are the same computation for a base and its merged LoRA (same architecture,
+  same prompt): differences of a few ms between them are noise; the full reply is where tuning shows.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import re
+import sys
 import threading
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,6 +139,14 @@ class Reply:
     total_s: float
     tokens: int
 
+    @property
+    def decode_per_token_s(self) -> float | None:
+        """Time per token after the first text: the decoding speed, without the prompt's prefill (which a
+        short reply would otherwise carry over fewer tokens)."""
+        if self.first_token_s is None or self.tokens < 2:
+            return None
+        return (self.total_s - self.first_token_s) / (self.tokens - 1)
+
 
 @dataclass(slots=True)
 class ModelReport:
@@ -154,7 +178,8 @@ class ModelReport:
             "first_token_p95_ms": _ms(percentile(firsts, 95)),
             "full_reply_p50_ms": _ms(percentile(totals, 50)),
             "full_reply_p95_ms": _ms(percentile(totals, 95)),
-            "per_token_p50_ms": _ms(percentile([r.total_s / r.tokens for r in self.replies if r.tokens], 50)),
+            "per_token_p50_ms": _ms(percentile([r.decode_per_token_s for r in self.replies
+                                                if r.decode_per_token_s is not None], 50)),
         }
 
 
@@ -170,37 +195,83 @@ def _viewer(input_text: str) -> str | None:
     return None
 
 
-def run_model(character: Character, model_dir: str | Path, comments: Sequence[tuple[str, str, str | None]],
-              seed: int = 0, device: str = "auto", compute_type: str = "auto") -> ModelReport:
-    """Every (source, comment, viewer) through the engine, one after the other, with its timings."""
-    import ctranslate2
+STOPS = ("model", "bot")
 
-    moderator = ng_moderator(character)
+
+def eval_generation_options(character: Character, stops: str = "model") -> GenerationOptions:
+    """The bot's options; with `stops="model"` without the template's stop strings (see the module doc)."""
+    if stops not in STOPS:
+        raise ValueError(f"stops must be one of {STOPS}, not {stops!r}")
     options = bot_generation_options(character)
-    with Engine(model_dir, device, compute_type) as engine:
-        builder = bot_prompt_builder(character, engine)
-        engine.warm_up()
-        report = ModelReport(model_dir=Path(model_dir), device=engine.device, compute_type=engine.compute_type)
+    if stops == "model":
+        options = dataclasses.replace(options, stop_strings=tuple(character.stop_strings))
+    return options
+
+
+class _Asker:
+    """One model, loaded, with the character's prompt builder; asks one comment at a time."""
+
+    def __init__(self, character: Character, model_dir: str | Path, options: GenerationOptions, device: str,
+                 compute_type: str) -> None:
+        self.engine = Engine(model_dir, device, compute_type)
+        try:
+            self.builder = bot_prompt_builder(character, self.engine)
+        except BaseException:
+            self.engine.close()
+            raise
+        self.options = options
+        self.moderator = ng_moderator(character)
+        self.report = ModelReport(model_dir=Path(model_dir), device=self.engine.device,
+                                  compute_type=self.engine.compute_type)
+
+    def ask(self, source: str, comment: str, viewer: str | None, seed: int) -> None:
+        import ctranslate2
+
+        prompt = self.builder.build(comment, viewer)
+        chunks: list[ReplyChunk] = []
+        first: list[float] = []
+        ctranslate2.set_random_seed(seed)
+        started = time.perf_counter()
+
+        def emit(chunk: ReplyChunk) -> None:
+            if chunk.text and not first:
+                first.append(time.perf_counter() - started)
+            chunks.append(chunk)
+
+        self.engine.generate_blocking(prompt, self.options, emit, threading.Event())
+        total = time.perf_counter() - started
+        end = chunks[-1]
+        text = "".join(c.text for c in chunks)
+        self.report.replies.append(Reply(source, comment, text, end.end or "stop", first[0] if first else None,
+                                         total, end.tokens))
+        self.report.ng_hits.append(self.moderator.ng_hits(text))
+
+
+def run_models(character: Character, model_dirs: Sequence[str | Path],
+               comments: Sequence[tuple[str, str, str | None]], seed: int = 0, device: str = "auto",
+               compute_type: str = "auto", stops: str = "model",
+               progress: Callable[[int, int], None] | None = None) -> list[ModelReport]:
+    """Every (source, comment, viewer) through each model, the models taking turns comment by comment."""
+    options = eval_generation_options(character, stops)
+    with contextlib.ExitStack() as stack:
+        askers = []
+        for model_dir in model_dirs:
+            asker = _Asker(character, model_dir, options, device, compute_type)
+            stack.callback(asker.engine.close)
+            asker.engine.warm_up()
+            askers.append(asker)
         for i, (source, comment, viewer) in enumerate(comments):
-            prompt = builder.build(comment, viewer)
-            chunks: list[ReplyChunk] = []
-            first: list[float] = []
-            ctranslate2.set_random_seed(seed + i)
-            started = time.perf_counter()
+            for asker in (askers if i % 2 == 0 else askers[::-1]):
+                asker.ask(source, comment, viewer, seed + i)
+            if progress is not None:
+                progress(i + 1, len(comments))
+        return [asker.report for asker in askers]
 
-            def emit(chunk: ReplyChunk) -> None:
-                if chunk.text and not first:
-                    first.append(time.perf_counter() - started)
-                chunks.append(chunk)
 
-            engine.generate_blocking(prompt, options, emit, threading.Event())
-            total = time.perf_counter() - started
-            end = chunks[-1]
-            text = "".join(c.text for c in chunks)
-            report.replies.append(Reply(source, comment, text, end.end or "stop", first[0] if first else None,
-                                        total, end.tokens))
-            report.ng_hits.append(moderator.ng_hits(text))
-    return report
+def run_model(character: Character, model_dir: str | Path, comments: Sequence[tuple[str, str, str | None]],
+              seed: int = 0, device: str = "auto", compute_type: str = "auto", stops: str = "model") -> ModelReport:
+    """Every (source, comment, viewer) through one model, one after the other, with its timings."""
+    return run_models(character, [model_dir], comments, seed, device, compute_type, stops)[0]
 
 
 @dataclass(slots=True)
@@ -211,22 +282,24 @@ class Report:
     base: ModelReport | None
     seed: int
     eval_file: Path
+    stops: str = "model"
 
 
 def evaluate_character(character_dir: str | Path, model_dir: str | Path, baseline_dir: str | Path | None = None,
                        limit: int | None = None, seed: int = 0, device: str = "auto",
-                       compute_type: str = "auto") -> Report:
-    """The held-out comments through `model_dir` (and `baseline_dir`, for comparison)."""
+                       compute_type: str = "auto", stops: str = "model",
+                       progress: Callable[[int, int], None] | None = None) -> Report:
+    """The held-out comments through `model_dir` (and `baseline_dir`, side by side, for comparison)."""
     character_dir = Path(character_dir)
     character, _ = load_training_character(character_dir)
     eval_file = character_dir / EVAL_FILE
     comments = [(source, ex.instruction, _viewer(ex.input)) for source, ex in load_comments(eval_file)]
     if limit is not None:
         comments = comments[:limit]
-    base = run_model(character, baseline_dir, comments, seed, device, compute_type) if baseline_dir else None
-    tuned = run_model(character, model_dir, comments, seed, device, compute_type)
-    return Report(character=character, character_dir=character_dir, tuned=tuned, base=base, seed=seed,
-                  eval_file=eval_file)
+    dirs = [model_dir, baseline_dir] if baseline_dir else [model_dir]
+    reports = run_models(character, dirs, comments, seed, device, compute_type, stops, progress)
+    return Report(character=character, character_dir=character_dir, tuned=reports[0],
+                  base=reports[1] if baseline_dir else None, seed=seed, eval_file=eval_file, stops=stops)
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -247,7 +320,7 @@ ROWS = (
     ("first_token_p95_ms", "first token p95 (ms)", "int", ""),
     ("full_reply_p50_ms", "full reply p50 (ms)", "int", ""),
     ("full_reply_p95_ms", "full reply p95 (ms)", "int", ""),
-    ("per_token_p50_ms", "full reply per token p50 (ms)", "int", ""),
+    ("per_token_p50_ms", "per token after the first p50 (ms)", "int", ""),
 )
 
 
@@ -261,6 +334,19 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", "⏎") or "(empty)"
 
 
+STOPS_NOTE = {
+    "model": ("Replies end at the model's end token or the length limit: the template's stop strings ({stops}), "
+              "the bot's safety net, are left out so that the model's own template leaks and loops show "
+              "(`--bot-stops` applies them)."),
+    "bot": ("Replies are cut at the bot's stop strings ({stops}), as a viewer would see them: template leaks "
+            "cannot show, and a model that runs on is cut short (which also makes it finish sooner)."),
+}
+
+
+def eval_stop_strings(character: Character, stops: str) -> tuple[str, ...]:
+    return tuple(eval_generation_options(character, stops).stop_strings)
+
+
 def render_markdown(report: Report, samples: int = 15) -> str:
     c = report.character
     tuned = report.tuned.metrics(c)
@@ -268,7 +354,9 @@ def render_markdown(report: Report, samples: int = 15) -> str:
     lines = [f"# Evaluation: {c.name} ({c.id})", "",
              f"{tuned['replies']} held-out comments from `{report.eval_file}`, asked with the bot's prompt and "
              f"generation options (template `{c.template}`, temperature {c.generation.temperature}, "
-             f"seed {report.seed} + comment index), on {report.tuned.device} / {report.tuned.compute_type}.", ""]
+             f"seed {report.seed} + comment index), on {report.tuned.device} / {report.tuned.compute_type}.", "",
+             STOPS_NOTE[report.stops].format(stops=", ".join(repr(x) for x in eval_stop_strings(c, "bot")) or "none"),
+             ""]
     if base is not None:
         lines += ["| metric | base | tuned |", "| --- | ---: | ---: |"]
         for key, label, kind, _ in ROWS:
@@ -317,10 +405,14 @@ def comparison(report: Report) -> dict[str, bool]:
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("character", type=Path, metavar="DIR", help="character folder (dataset/eval.jsonl)")
     parser.add_argument("--model", type=Path, metavar="DIR", help="model to evaluate (default: the tuned model)")
-    parser.add_argument("--baseline", type=Path, metavar="DIR", help="model to compare with (e.g. the base)")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="model to compare with; 'default' (with `aituber eval`) = the prepared Gemma 3 270M")
     parser.add_argument("--out", type=Path, metavar="FILE", help="write the Markdown report here (default: print)")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N comments")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    parser.add_argument("--bot-stops", action="store_true",
+                        help="cut replies at the template's stop strings as the bot does (default: the model's "
+                             "own end, so template leaks and loops are counted)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--compute-type", default="auto")
 
@@ -329,8 +421,12 @@ def cli_eval(args: argparse.Namespace) -> Report:
     """`aituber eval`; `args.model` must be set (the CLI fills in the tuned model's folder)."""
     if args.model is None:
         raise SystemExit("aituber eval: --model DIR is required here")
+    def progress(done: int, total: int) -> None:
+        print(f"\r{args.character.name}: {done}/{total} comments", end="\n" if done == total else "",
+              file=sys.stderr, flush=True)
+
     report = evaluate_character(args.character, args.model, args.baseline, args.limit, args.seed, args.device,
-                                args.compute_type)
+                                args.compute_type, "bot" if args.bot_stops else "model", progress)
     text = render_markdown(report)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

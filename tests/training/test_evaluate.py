@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,21 @@ def test_prompts_and_options_are_the_bots(sample_character: Path) -> None:
     assert bot_prompt_builder is app.prompt_builder
 
 
+def test_model_stops_leave_out_only_the_templates_safety_net(sample_character: Path) -> None:
+    """By default the model ends its own reply, so template leaks and loops can be counted at all."""
+    from training.evaluate import eval_generation_options
+
+    character, _ = load_training_character(sample_character)
+    bot = bot_generation_options(character)
+    assert "###" in bot.stop_strings and "\n\n" in bot.stop_strings
+    assert eval_generation_options(character, "bot") == bot
+    model = eval_generation_options(character, "model")
+    assert model.stop_strings == tuple(character.stop_strings)
+    assert dataclasses.replace(model, stop_strings=bot.stop_strings) == bot  # nothing else differs
+    with pytest.raises(ValueError, match="stops"):
+        eval_generation_options(character, "none")
+
+
 @pytest.mark.slow
 def test_report_from_the_engine(trained, tiny_character: Path) -> None:
     from training.evaluate import comparison, evaluate_character, render_markdown
@@ -66,8 +82,13 @@ def test_report_from_the_engine(trained, tiny_character: Path) -> None:
     assert all(r.total_s > 0 for r in report.tuned.replies)
     text = render_markdown(report)
     assert "| metric | base | tuned |" in text and "mostly Japanese" in text and "| 元気？ |" in text
+    assert "stop strings" in text and "'###'" in text
     assert all(comparison(report).values())
     assert evaluate_character(tiny_character, trained.model_dir, limit=1, device="cpu").tuned.replies[0].comment == "こんにちは！"
+    seen: list[tuple[int, int]] = []
+    bot = evaluate_character(tiny_character, trained.model_dir, limit=2, device="cpu", stops="bot",
+                             progress=lambda done, total: seen.append((done, total)))
+    assert bot.stops == "bot" and seen == [(1, 2), (2, 2)] and "as a viewer would see them" in render_markdown(bot)
 
 
 def test_training_never_imports_the_outputs_or_sources() -> None:
@@ -79,3 +100,28 @@ def test_training_never_imports_the_outputs_or_sources() -> None:
             "'aituber.app', 'torch'))]; print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_aituber_eval_command_writes_the_report(trained, tiny_character: Path, tmp_path: Path, capsys) -> None:
+    from aituber.cli import main
+
+    out = tmp_path / "report.md"
+    assert main(["eval", str(tiny_character), "--model", str(trained.model_dir), "--baseline",
+                 str(trained.model_dir), "--limit", "2", "--bot-stops", "--device", "cpu", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "| metric | base | tuned |" in text and "as a viewer would see them" in text
+    captured = capsys.readouterr()
+    assert f"report: {out}" in captured.out and "2/2 comments" in captured.err
+    assert main(["eval", str(tiny_character), "--model", str(tmp_path / "nothing")]) == 2
+    assert "nothing" in capsys.readouterr().err
+
+
+def test_time_per_token_leaves_out_the_prefill() -> None:
+    from training.evaluate import Reply
+
+    short = Reply("s", "c", "ab", "stop", first_token_s=0.08, total_s=0.18, tokens=3)
+    long = Reply("s", "c", "ab" * 10, "length", first_token_s=0.08, total_s=0.08 + 0.05 * 47, tokens=48)
+    assert short.decode_per_token_s == pytest.approx(0.05) and long.decode_per_token_s == pytest.approx(0.05)
+    assert Reply("s", "c", "a", "stop", 0.08, 0.08, 1).decode_per_token_s is None
+    assert Reply("s", "c", "", "stop", None, 0.3, 5).decode_per_token_s is None
