@@ -268,12 +268,6 @@ def run_models(character: Character, model_dirs: Sequence[str | Path],
         return [asker.report for asker in askers]
 
 
-def run_model(character: Character, model_dir: str | Path, comments: Sequence[tuple[str, str, str | None]],
-              seed: int = 0, device: str = "auto", compute_type: str = "auto", stops: str = "model") -> ModelReport:
-    """Every (source, comment, viewer) through one model, one after the other, with its timings."""
-    return run_models(character, [model_dir], comments, seed, device, compute_type, stops)[0]
-
-
 @dataclass(slots=True)
 class Report:
     character: Character
@@ -343,10 +337,6 @@ STOPS_NOTE = {
 }
 
 
-def eval_stop_strings(character: Character, stops: str) -> tuple[str, ...]:
-    return tuple(eval_generation_options(character, stops).stop_strings)
-
-
 def render_markdown(report: Report, samples: int = 15) -> str:
     c = report.character
     tuned = report.tuned.metrics(c)
@@ -355,7 +345,7 @@ def render_markdown(report: Report, samples: int = 15) -> str:
              f"{tuned['replies']} held-out comments from `{report.eval_file}`, asked with the bot's prompt and "
              f"generation options (template `{c.template}`, temperature {c.generation.temperature}, "
              f"seed {report.seed} + comment index), on {report.tuned.device} / {report.tuned.compute_type}.", "",
-             STOPS_NOTE[report.stops].format(stops=", ".join(repr(x) for x in eval_stop_strings(c, "bot")) or "none"),
+             STOPS_NOTE[report.stops].format(stops=", ".join(map(repr, bot_generation_options(c).stop_strings)) or "none"),
              ""]
     if base is not None:
         lines += ["| metric | base | tuned |", "| --- | ---: | ---: |"]

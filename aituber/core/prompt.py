@@ -175,8 +175,3 @@ def select_history(turns: Sequence[Turn], count_tokens: Callable[[str], int], bu
         used += cost
     chosen.reverse()
     return chosen
-
-
-def build_prompt(template: Template, persona: str, comment_text: str) -> str:
-    """Persona first, then the comment turn, no viewer name and no memory (the plain seed prompt)."""
-    return PromptBuilder(template, persona, viewer_names=False).build(comment_text).text

@@ -1,16 +1,21 @@
 from aituber.core.events import CommentSkipped, ReplyEnded, CommentSeen
 from aituber.core.comment import Author, Comment
-from aituber.core.prompt import INSTRUCTION, build_prompt
+from aituber.core.prompt import INSTRUCTION, PromptBuilder
 from aituber.core.stats import RunStats, percentile
 
 
+def build_prompt(persona: str, comment: str) -> str:
+    """The plain seed prompt: persona, then the comment turn; no viewer name, no memory."""
+    return PromptBuilder(INSTRUCTION, persona, viewer_names=False).build(comment).text
+
+
 def test_prompt_is_persona_then_the_seed_template():
-    prompt = build_prompt(INSTRUCTION, "あなたはミカです。\n", "  こんにちは ")
+    prompt = build_prompt("あなたはミカです。\n", "  こんにちは ")
     assert prompt == "あなたはミカです。\n\n### instruction:\nこんにちは\n\n### output:\n"
 
 
 def test_prompt_without_persona():
-    assert build_prompt(INSTRUCTION, "", "やあ").startswith("### instruction:\nやあ")
+    assert build_prompt("", "やあ").startswith("### instruction:\nやあ")
 
 
 def test_percentile_nearest_rank():
