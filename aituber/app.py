@@ -1,85 +1,110 @@
-"""Wiring: source -> moderation -> selection queue -> engine -> outputs, in one TaskGroup."""
+"""Wiring: source -> moderation -> selection queue -> engine -> outputs, in one TaskGroup.
+
+The pipeline only moves data: the policy (what to do next) is `aituber.core.director.Director`, a
+reply is assembled by `aituber.core.reply.ReplyAssembler`, prompts come from
+`aituber.core.conversation.Conversation`; the engine and the outputs are protocols
+(`aituber.engine.base.Engine`, `aituber.outputs.base.Output`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
 
-from aituber.config import Character
-from aituber.core.comment import Comment, CommentDeleted
-from aituber.core.events import (
-    CommentSeen,
-    CommentSelected,
-    CommentSkipped,
-    Event,
-    ReplyCancelled,
-    ReplyDelta,
-    ReplyEnded,
-    ReplySentence,
-    ReplyStarted,
-    StatusChanged,
-)
-from aituber.core.commands import Command, parse_command, parse_control_payload
+from aituber.config import Character, generation_options, moderation_settings, prompt_builder, queue_settings
+from aituber.core.commands import Command, parse_control_payload
+from aituber.core.comment import Comment, SourceItem
+from aituber.core.conversation import Conversation
+from aituber.core.director import Answer, Decision, Director, Finish, Idle, Say, Thank, Wait, thanks_names
+from aituber.core.events import Event, ReplyCancelled, ReplyEnded, RunEnded, RunStarted, StatusChanged
 from aituber.core.moderation import Moderator
-from aituber.core.outputguard import OutputGuard
-from aituber.core.prompt import Prompt, Turn, select_history
+from aituber.core.prompt import Prompt
+from aituber.core.reply import ReplyAssembler, ReplyTiming
 from aituber.core.selection import IdleTalk, SelectionQueue
-from aituber.core.textstream import SentenceSplitter, cut_at_last_sentence
 from aituber.core.stats import RunStats
-from aituber.engine.generator import Engine
-from aituber.stages import generation_options, moderation_settings, prompt_builder, queue_settings
-from aituber.errors import GenerationError
-from aituber.outputs.console import ConsoleOutput
-from aituber.outputs.mqtt import MqttOutput, MqttSettings
-from aituber.outputs.overlay import OverlayServer
-from aituber.outputs.transcript import TranscriptWriter
+from aituber.engine.base import Engine
+from aituber.engine.registry import create_engine
+from aituber.errors import AituberError
+from aituber.outputs.base import ControlBridge, Output, OutputContext, close_outputs, run_output, start_outputs
+from aituber.outputs.registry import build_outputs
+from aituber.settings import SessionSettings
 from aituber.sources.base import ChatSource
 
 log = logging.getLogger(__name__)
 
+PRESENTATION_TIMEOUT_S = 120.0
+"""The longest the pipeline waits for outputs to finish presenting a reply before it goes on."""
 
-class Output(Protocol):
-    def publish(self, event: Event) -> None:
-        """Take one event; must not block (queue it if sending takes time)."""
+
+class _Presentation:
+    """A reply's events, held back until the outputs have presented the previous reply."""
+
+    def __init__(self, emit: Callable[[Event], None]) -> None:
+        self._emit = emit
+        self._held: list[Event] | None = []
+
+    def put(self, events: Sequence[Event]) -> None:
+        if self._held is None:
+            for event in events:
+                self._emit(event)
+        else:
+            self._held.extend(events)
+
+    def open(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self.put(held)
 
 
 class Pipeline:
     """Runs one chat session until the source ends and every queued comment is handled.
 
     Commands (moderators' `!skip`, `!pause`, `!resume`, `!ban NAME`, `!say TEXT`, and the same from the
-    MQTT control topic) all go through `execute`.
+    MQTT control topic) all go through `execute`. `outputs` need `publish`; `holds_replies` and
+    `drained` (see aituber.outputs.base.Output) are used where present.
     """
 
-    def __init__(self, *, character: Character, engine: Engine, source: ChatSource,
+    def __init__(self, *, character: Character, engine: Engine | None, source: ChatSource,
                  outputs: Sequence[Output], clock: Callable[[], float] = time.time,
-                 stats: RunStats | None = None) -> None:
+                 stats: RunStats | None = None, timer: Callable[[], float] = time.perf_counter) -> None:
         self.character = character
         self.engine = engine
         self.source = source
         self.outputs = list(outputs)
         self.clock = clock
+        """Wall time (unix seconds): the moderation and the queue's `now`."""
+        self.timer = timer
+        """A monotonic clock for latencies."""
         self.stats = stats if stats is not None else RunStats()
         self.moderator = Moderator(moderation_settings(character))
         self.queue = SelectionQueue(queue_settings(character))
-        self.options = generation_options(character)
-        self.prompts = prompt_builder(character, engine) if engine is not None or character.template != "chat" else None
-        self.memory: collections.deque[Turn] = collections.deque(maxlen=max(character.prompt.memory_turns, 1))
         idle = character.idle
-        self.idle = IdleTalk(character.topics, idle.after_s, idle.cooldown_s) if idle.after_s else None
-        self.paused = False
-        self._says: collections.deque[str] = collections.deque(maxlen=20)
+        self.director = Director(self.moderator, self.queue,
+                                 IdleTalk(character.topics, idle.after_s, idle.cooldown_s) if idle.after_s else None,
+                                 now=clock())
+        self.options = generation_options(character)
+        self.conversation: Conversation | None = None
+        if engine is not None:
+            info = engine.info
+            self.conversation = Conversation(
+                prompt_builder(character, info), engine.count_tokens, form=info.prompt_form,
+                memory_turns=character.prompt.memory_turns, memory_tokens=character.prompt.memory_tokens,
+                topic_prompt=character.topic_prompt)
+        self._holding = [o for o in self.outputs if getattr(o, "holds_replies", False)]
         self._wake = asyncio.Event()
-        self._source_done = False
         self._reply_seq = 0
-        self._reply_task: asyncio.Task[None] | None = None
-        self._last_activity = clock()
+        self._reply_task: asyncio.Task[tuple[str, int]] | None = None
+        self._waiting_on: str | None = None
+        """The reply the outputs are still presenting while the next one waits to be shown."""
+        self._last_reply: str | None = None
+        self._tasks: asyncio.TaskGroup | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.director.paused
 
     def emit(self, event: Event) -> None:
         self.stats.record(event)
@@ -87,14 +112,25 @@ class Pipeline:
             try:
                 output.publish(event)
             except Exception:  # one broken output must not stop the stream
-                log.exception("output %s failed on %s", type(output).__name__, type(event).__name__)
+                log.exception("output %s failed on %s", getattr(output, "name", type(output).__name__),
+                              type(event).__name__)
 
-    async def run(self) -> RunStats:
+    def emit_all(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self.emit(event)
+
+    async def run(self, tasks: asyncio.TaskGroup | None = None) -> RunStats:
+        """Run until the chat is over and everything is handled. The reading and answering tasks (and
+        each reply) run in `tasks`, or in a TaskGroup of the pipeline's own."""
+        if tasks is None:
+            async with asyncio.TaskGroup() as group:
+                await self.run(group)
+            return self.stats
+        self._tasks = tasks
         self.emit(StatusChanged("paused" if self.paused else "online"))
         try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._ingest(), name="ingest")
-                tg.create_task(self._respond(), name="respond")
+            tasks.create_task(self._ingest(), name="ingest")
+            await tasks.create_task(self._respond(), name="respond")
         finally:
             self.emit(StatusChanged("offline"))
         return self.stats
@@ -103,24 +139,10 @@ class Pipeline:
 
     def execute(self, command: Command) -> None:
         log.info("command from %s: %s %s", command.source, command.name, command.arg)
-        match command.name:
-            case "skip":
-                self.skip()
-            case "pause":
-                if not self.paused:
-                    self.paused = True
-                    self.emit(StatusChanged("paused"))
-            case "resume":
-                if self.paused:
-                    self.paused = False
-                    self.emit(StatusChanged("online"))
-            case "ban":
-                self.moderator.block(command.arg)
-                for comment in self.queue.comments():
-                    if self.moderator.is_blocked(comment) and self.queue.remove(comment.id) is not None:
-                        self.emit(CommentSkipped(comment, "blocked_viewer"))
-            case "say":
-                self._says.append(command.arg)
+        if command.name == "skip":
+            self.skip()
+        else:
+            self.emit_all(self.director.execute(command, self.clock()))
         self._wake.set()
 
     def handle_control(self, payload: bytes | str) -> None:
@@ -133,7 +155,12 @@ class Pipeline:
         self.execute(command)
 
     def skip(self) -> bool:
-        """Cancel the reply being generated (it stops within one token). False if none is."""
+        """Stop what is being presented: the reply being generated (it stops within one token), or a
+        reply the outputs are still presenting (speech). False if there is none."""
+        if self._waiting_on is not None:
+            self.emit(ReplyCancelled(self._waiting_on, "cancelled"))
+            self._waiting_on = None
+            return True
         task = self._reply_task
         if task is None or task.done():
             return False
@@ -147,243 +174,206 @@ class Pipeline:
             async for item in self.source.items():
                 self.accept(item)
         finally:
-            self._source_done = True
+            self.director.source_done()
             self._wake.set()
 
-    def accept(self, item: Comment | CommentDeleted) -> None:
+    def accept(self, item: SourceItem) -> None:
         """Source -> moderation -> queue, for one item."""
-        now = self.clock()
-        if isinstance(item, CommentDeleted):
-            removed = self.queue.remove(item.comment_id)
-            if removed is not None:
-                self.emit(CommentSkipped(removed, "deleted"))
-            return
-        self.emit(CommentSeen(item))
-        command = parse_command(item)
+        events, command = self.director.accept(item, self.clock())
+        self.emit_all(events)
         if command is not None:
-            self.emit(CommentSkipped(item, "command"))
             self.execute(command)
-            return
-        reason = self.moderator.check(item, now)
-        if reason is not None:
-            self.emit(CommentSkipped(item, reason))
-            return
-        for dropped in self.queue.push(item, now):
-            self.emit(CommentSkipped(dropped.comment, dropped.reason))
         self._wake.set()
 
     # -- respond --------------------------------------------------------------------------------
 
     async def _respond(self) -> None:
         while True:
-            now = self.clock()
-            if self._says:
-                await self.speak(self._says.popleft(), comment_id="say")
-                continue
-            thanks = self.queue.take_thanks(now)
-            if thanks:
-                await self.speak(self.thanks_text(thanks), comment_id="thanks:" + ",".join(c.id for c in thanks))
-                continue
-            if not self.paused:
-                comment, expired = self.queue.pop(now)
-                for dropped in expired:
-                    self.emit(CommentSkipped(dropped.comment, dropped.reason))
-                if comment is not None:
-                    await self.reply(comment)
-                    continue
-                if self._source_done and len(self.queue) == 0 and self.queue.thanks_pending == 0:
+            decision, events = self.director.next(self.clock())
+            self.emit_all(events)
+            match decision:
+                case Finish():
                     return
-                topic = self.idle.due(now, self._last_activity, len(self.queue)) if self.idle else None
-                if topic is not None and not self._source_done:
-                    await self.talk(topic)
-                    continue
-            elif self._source_done:
-                return
-            self._wake.clear()
-            try:
-                async with asyncio.timeout(0.5):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+                case Wait(until=until):
+                    await self._wait(until)
+                case _:
+                    await self.carry_out(decision)
+
+    async def _wait(self, until: float) -> None:
+        self._wake.clear()
+        try:
+            async with asyncio.timeout(min(max(until - self.clock(), 0.0), 0.5)):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    async def carry_out(self, decision: Decision) -> ReplyEnded | None:
+        """Say, thank, answer or talk, as the director decided."""
+        ended: ReplyEnded | None = None
+        match decision:
+            case Say(text=text):
+                ended = await self._reply(text, comment_id="say")
+            case Thank(comments=comments):
+                ended = await self._reply(self.thanks_text(comments),
+                                          comment_id="thanks:" + ",".join(c.id for c in comments))
+            case Answer(comment=comment):
+                ended = await self.answer(comment)
+            case Idle(topic=topic):
+                ended = await self._reply(self._conversation.for_topic(topic), comment_id=f"idle:{topic}")
+        self.director.replied(decision, self.clock())
+        return ended
+
+    @property
+    def _conversation(self) -> Conversation:
+        if self.conversation is None:
+            raise AituberError("this pipeline has no engine: it cannot answer")
+        return self.conversation
 
     def thanks_text(self, comments: Sequence[Comment]) -> str:
-        names = list(dict.fromkeys(c.author.name for c in comments))
-        shown = "、".join(f"{n}さん" for n in names[:5]) + ("ほか" if len(names) > 5 else "")
-        return self.character.thanks.format(names=shown)
+        c = self.character
+        return c.thanks.format(names=thanks_names(comments, c.thanks_name, c.thanks_separator, c.thanks_others,
+                                                  c.thanks_max_names))
 
-    async def reply(self, comment: Comment) -> ReplyEnded:
-        """Answer one comment with the model."""
-        assert self.prompts is not None
-        history = select_history(self.memory, self.engine.tokenizer.count, self.character.prompt.memory_tokens) \
-            if self.character.prompt.memory_turns else []
+    async def answer(self, comment: Comment) -> ReplyEnded:
+        """Answer one comment with the model; a normal reply joins the memory."""
         text = self.moderator.prompt_text(comment)
-        prompt = self.prompts.build(text, comment.author.name, history)
-        ended = await self._generate(prompt, comment=comment)
-        self.moderator.note_answered(comment, self.clock())
-        if ended.text and ended.stop_reason in ("stop", "length"):
-            self.memory.append(Turn(text, ended.text, comment.author.name))
+        ended = await self._reply(self._conversation.for_comment(text, comment.author.name), comment=comment)
+        if ended.stop_reason in ("stop", "length"):
+            self._conversation.remember(text, comment.author.name, ended.text)
         return ended
 
-    async def talk(self, topic: str) -> ReplyEnded:
-        """Idle talk: the character brings up a topic of its own."""
-        assert self.prompts is not None
-        prompt = self.prompts.build(self.character.topic_prompt.format(topic=topic))
-        ended = await self._generate(prompt, comment_id=f"idle:{topic}")
-        self._last_activity = self.clock()
-        return ended
-
-    async def speak(self, text: str, comment_id: str) -> ReplyEnded:
-        """Say a fixed text (`!say`, thanks) as the character, through the output filter."""
-        return await self._generate(text, comment_id=comment_id, fixed=True)
-
-    async def _generate(self, source: Prompt | str, *, comment: Comment | None = None, comment_id: str = "",
-                        fixed: bool = False) -> ReplyEnded:
+    async def _reply(self, source: Prompt | str, *, comment: Comment | None = None,
+                     comment_id: str = "") -> ReplyEnded:
+        """One reply: the engine's text for a prompt, or a fixed text (`!say`, thanks), through the
+        output filter. It is generated at once, and shown once the outputs have presented the last one."""
         self._reply_seq += 1
         reply_id = f"r{self._reply_seq}"
-        comment_id = comment.id if comment is not None else comment_id
-        picked = time.perf_counter()
-        if comment is not None:
-            self.emit(CommentSelected(comment, reply_id, queued_s=max(0.0, self.clock() - comment.timestamp)))
-        self.emit(ReplyStarted(reply_id, comment_id))
-        guard = OutputGuard(self.moderator)
-        sentences = SentenceSplitter()
-        parts: list[str] = []
-        first_token_s: float | None = None
-        stop, tokens, n_sentences = "stop", 0, 0
+        queued_s = self.clock() - comment.timestamp if comment is not None else 0.0
+        assembler = ReplyAssembler(reply_id, comment_id, self.moderator, comment=comment,
+                                   timing=ReplyTiming(self.timer(), queued_s),
+                                   cut_long_replies=self.character.generation.cut_long_replies)
+        presentation = _Presentation(self.emit)
+        presentation.put(assembler.start())
 
-        def show(text: str) -> None:
-            nonlocal first_token_s, n_sentences
-            if not text:
-                return
-            if first_token_s is None:
-                first_token_s = time.perf_counter() - picked
-            parts.append(text)
-            self.emit(ReplyDelta(reply_id, text))
-            for sentence in sentences.feed(text):
-                self.emit(ReplySentence(reply_id, sentence, n_sentences))
-                n_sentences += 1
+        async def generate() -> tuple[str, int]:
+            """(stop reason, tokens); never raises but for cancellation (it runs in the TaskGroup)."""
+            if isinstance(source, str):
+                presentation.put(assembler.feed(source, self.timer()))
+                return "stop", 0
+            assert self.engine is not None
+            stop, tokens = "stop", 0
+            try:
+                async with contextlib.aclosing(self.engine.stream(source, self.options)) as stream:
+                    async for chunk in stream:
+                        presentation.put(assembler.feed(chunk.text, self.timer()))
+                        if assembler.dropped:
+                            return "filtered", tokens
+                        if chunk.end is not None:
+                            stop, tokens = chunk.end, chunk.tokens
+            except Exception as exc:  # an engine failure costs this reply, never the stream
+                log.error("reply %s failed: %s", reply_id, exc, exc_info=not isinstance(exc, AituberError))
+                return "error", tokens
+            return stop, tokens
 
-        async def consume() -> None:
-            nonlocal stop, tokens
-            if fixed:
-                assert isinstance(source, str)
-                show(guard.feed(source))
-                return
-            async with contextlib.aclosing(self.engine.stream(source, self.options)) as stream:
-                async for chunk in stream:
-                    show(guard.feed(chunk.text))
-                    if guard.dropped:
-                        stop = "filtered"
-                        return
-                    if chunk.end is not None:
-                        stop, tokens = chunk.end, chunk.tokens
-
-        task = asyncio.create_task(consume(), name=f"reply-{reply_id}")
+        task = self._tasks.create_task(generate(), name=f"reply-{reply_id}") if self._tasks is not None \
+            else asyncio.create_task(generate(), name=f"reply-{reply_id}")
         self._reply_task = task
+        stop, tokens = "cancelled", 0
         try:
-            await task
+            await self._previous_presented()
+            presentation.open()
+            stop, tokens = await task
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
+                task.cancel()
                 raise  # the whole run is stopping
-            stop = "cancelled"
-        except GenerationError as exc:
-            log.error("reply %s failed: %s", reply_id, exc)
-            stop = "error"
         finally:
             self._reply_task = None
-        if guard.dropped:
-            stop = "filtered"
-            log.warning("reply %s dropped by the output filter (%s)", reply_id, ", ".join(guard.hits))
-        text = "".join(parts)
-        if stop in ("cancelled", "filtered"):
-            self.emit(ReplyCancelled(reply_id, stop))
+            presentation.open()
+        if assembler.dropped:
+            log.warning("reply %s dropped by the output filter (%s)", reply_id, ", ".join(assembler.hits))
+        presentation.put(assembler.finish(stop, tokens, self.timer()))
+        self._last_reply = reply_id
+        assert assembler.ended is not None
+        return assembler.ended
+
+    async def _previous_presented(self) -> None:
+        """Back-pressure: wait until the outputs that hold replies have presented the last one."""
+        if not self._holding or self._last_reply is None:
+            return
+        self._waiting_on = self._last_reply
+        try:
+            async with asyncio.timeout(PRESENTATION_TIMEOUT_S):
+                await asyncio.gather(*(output.drained() for output in self._holding))
+        except TimeoutError:
+            log.warning("outputs still presenting after %g s; going on", PRESENTATION_TIMEOUT_S)
+        finally:
+            self._waiting_on = None
+
+
+def _unwrap(group: BaseExceptionGroup) -> BaseException:
+    """The error to report for a TaskGroup's failure: its first aituber error, else the group."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
         else:
-            show(guard.finish())
-            text = "".join(parts)
-            if stop == "length" and self.character.generation.cut_long_replies:
-                text = cut_at_last_sentence(text)
-            if text == "".join(parts):
-                for sentence in sentences.flush():
-                    self.emit(ReplySentence(reply_id, sentence, n_sentences))
-                    n_sentences += 1
-        ended = ReplyEnded(reply_id=reply_id, comment_id=comment_id, text=text, stop_reason=stop,
-                           first_token_s=first_token_s, total_s=time.perf_counter() - picked, tokens=tokens)
-        self.emit(ended)
-        self._last_activity = self.clock()
-        return ended
+            leaves.append(exc)
+
+    walk(group)
+    for exc in leaves:
+        if isinstance(exc, (AituberError, KeyboardInterrupt)):
+            return exc
+    return leaves[0] if len(leaves) == 1 else group
 
 
-@dataclass(frozen=True, slots=True)
-class SessionSettings:
-    model_dir: Path
-    device: str = "auto"
-    compute_type: str = "auto"
-    threads: int = 0
-    """CPU threads for generation; 0 = all cores but one."""
-    host: str = "127.0.0.1"
-    port: int = 8765
-    transcript: Path | None = None
-    overlay: bool = True
-    overlay_token: str | None = None
-    mqtt: MqttSettings = field(default_factory=MqttSettings)
+async def run_pipeline(character: Character, source: ChatSource, engine: Engine | None, outputs: Sequence[Output],
+                       stats: RunStats | None = None, control: ControlBridge | None = None,
+                       close_timeout_s: float = 5.0) -> RunStats:
+    """Start the outputs, run the pipeline, then close the outputs in reverse order, whatever happens.
+    Everything runs in one TaskGroup; shutdown: stop reading, finish or cancel the reply, say offline,
+    close each output within `close_timeout_s`."""
+    started = await start_outputs(outputs)
+    pipeline = Pipeline(character=character, engine=engine, source=source, outputs=started, stats=stats)
+    if control is not None:
+        control.bind(pipeline.handle_control)
+    model = engine.info if engine is not None else None
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            runners = [tasks.create_task(run_output(o), name=f"output-{o.name}") for o in started]
+            interrupted = True
+            try:
+                pipeline.emit(RunStarted(character.id, source.name, model.model if model else "",
+                                         model.name if model else ""))
+                await pipeline.run(tasks)
+                interrupted = False
+            finally:
+                s = pipeline.stats
+                pipeline.emit(RunEnded(s.seen, s.answered, dict(s.skipped), interrupted))
+                await close_outputs(started, close_timeout_s)
+                for runner in runners:
+                    runner.cancel()
+    except BaseExceptionGroup as group:
+        raise _unwrap(group) from None
+    return pipeline.stats
 
 
 async def run_session(character: Character, source: ChatSource, settings: SessionSettings,
                       stats: RunStats, announce: Callable[[str], None] = print,
                       extra_outputs: Sequence[Output] = ()) -> RunStats:
-    """Load the engine, start the outputs, run the pipeline; outputs are closed whatever happens.
-    `stats` is filled as the run goes, so the caller has it even after an interrupt."""
-    engine = await asyncio.to_thread(Engine, settings.model_dir, settings.device, settings.compute_type,
-                                     settings.threads)
+    """Build and start the engine, build the outputs the settings turn on, run the pipeline; the
+    engine is closed whatever happens. `stats` is filled as the run goes, so the caller has it even
+    after an interrupt."""
+    engine = await asyncio.to_thread(create_engine, settings.engine)
     try:
-        await asyncio.to_thread(engine.warm_up)
-        announce(f"model: {engine.model_dir} ({engine.device}, {engine.compute_type})")
-        return await _run_with_engine(character, source, settings, stats, announce, extra_outputs, engine)
+        await engine.start()
+        announce(f"model: {engine.info.label}")
+        context = OutputContext(character, settings, announce)
+        outputs = [*build_outputs(context), *extra_outputs]
+        return await run_pipeline(character, source, engine, outputs, stats, context.control,
+                                  settings.close_timeout_s)
     finally:
-        engine.close()
-
-
-async def _run_with_engine(character: Character, source: ChatSource, settings: SessionSettings,
-                           stats: RunStats, announce: Callable[[str], None], extra_outputs: Sequence[Output],
-                           engine: Engine) -> RunStats:
-    outputs: list[Output] = [ConsoleOutput(), *extra_outputs]
-    overlay: OverlayServer | None = None
-    if settings.overlay:
-        overlay = OverlayServer(host=settings.host, port=settings.port, token=settings.overlay_token,
-                                character={"id": character.id, "name": character.name})
-        await overlay.start()
-        outputs.append(overlay)
-        announce(f"overlay: {overlay.url}  (OBS: add a Browser Source with this URL)")
-    mqtt: MqttOutput | None = None
-    mqtt_task: asyncio.Task[None] | None = None
-    if settings.mqtt.enabled:
-        mqtt = MqttOutput(settings.mqtt, character.id)
-        outputs.append(mqtt)
-        mqtt_task = asyncio.create_task(mqtt.run(), name="mqtt")
-        announce(f"mqtt: {settings.mqtt.host}:{settings.mqtt.port} topics {mqtt.base_topic}/...")
-    transcript: TranscriptWriter | None = None
-    if settings.transcript is not None:
-        transcript = TranscriptWriter(settings.transcript)
-        transcript.open({"character": character.id, "source": source.name, "model": str(engine.model_dir)})
-        outputs.append(transcript)
-        announce(f"transcript: {settings.transcript}")
-    pipeline = Pipeline(character=character, engine=engine, source=source, outputs=outputs, stats=stats)
-    if mqtt is not None:
-        mqtt.on_control = pipeline.handle_control
-    interrupted = True
-    try:
-        await pipeline.run()
-        interrupted = False
-    finally:
-        if transcript is not None:
-            s = pipeline.stats
-            transcript.close({"seen": s.seen, "answered": s.answered, "skipped": dict(s.skipped),
-                              "interrupted": interrupted})
-        if mqtt is not None:
-            await mqtt.close()
-            if mqtt_task is not None:
-                mqtt_task.cancel()
-        if overlay is not None:
-            await overlay.close()
-    return pipeline.stats
+        await engine.close()

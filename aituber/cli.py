@@ -11,33 +11,22 @@ import sys
 import time
 from pathlib import Path
 
-from aituber import __version__
+from aituber import __version__, paths
+from aituber.bench import BENCHES
+from aituber.engine.registry import ENGINES
 from aituber.errors import AituberError
 
 log = logging.getLogger("aituber")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_CHARACTER = REPO_ROOT / "characters" / "mika"
-SAMPLE_CHAT = SAMPLE_CHARACTER / "sample_chat.jsonl"
-
-
-BENCHES = ("engine", "pipeline", "overlay", "replay", "ingest", "looplag", "static_prompt")
-
-
-def cache_dir() -> Path:
-    """Where prepared models live: $AITUBER_CACHE, else ~/.cache/aituber."""
-    return Path(os.environ.get("AITUBER_CACHE") or Path.home() / ".cache" / "aituber").expanduser()
-
-
-def default_model_dir() -> Path:
-    from aituber.engine.prepare import default_model_dir as _default
-
-    return _default(cache_dir())
-
 
 def _add_session_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, metavar="DIR",
-                   help="CTranslate2 model folder (default: the prepared Gemma 3 270M)")
+                   help="CTranslate2 model folder (default: the character's trained model when it has an "
+                        "adapter, else the prepared Gemma 3 270M)")
+    p.add_argument("--base-model", action="store_true",
+                   help="use the untuned Gemma 3 270M even when the character has a trained adapter")
+    p.add_argument("--engine", default="ctranslate2", choices=list(ENGINES),
+                   help="the engine that runs the model (default: ctranslate2)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
     p.add_argument("--compute-type", default="auto",
                    help="CTranslate2 compute type (default: int8_float16 on CUDA, int8 on CPU)")
@@ -79,8 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="prepare the default model and replay the sample chat against the sample character")
     _add_session_args(demo)
-    demo.add_argument("--base-model", action="store_true",
-                      help="use the untuned Gemma 3 270M instead of the sample character's trained model")
     _add_replay_args(demo, speed=2.0)
 
     replay = sub.add_parser("replay", help="replay a recorded chat log against a character")
@@ -124,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_arguments(evaluate)
 
-    bench = sub.add_parser("bench", help="benchmarks (printed figures): engine, pipeline, overlay, replay, ingest, looplag, static_prompt",
+    bench = sub.add_parser("bench", help=f"benchmarks (printed figures): {', '.join(BENCHES)}",
                            description="Run a benchmark; arguments after the name go to it (try: aituber bench engine -h).")
     bench.add_argument("name", choices=BENCHES, help="which benchmark")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own arguments")
@@ -145,10 +132,10 @@ def _transcript_path(args: argparse.Namespace, character_id: str) -> Path:
 
 
 def _ensure_default_model() -> Path:
-    """Prepare the default model in a separate process: the bot's process never imports torch."""
-    from aituber.engine.prepare import is_prepared
+    """The prepared default model, preparing it first if needed (progress goes to the terminal)."""
+    from aituber.engine.modeldir import is_prepared
 
-    model_dir = default_model_dir()
+    model_dir = paths.default_model_dir()
     if is_prepared(model_dir):
         return model_dir
     print(f"preparing the default model (first run only) into {model_dir} ...", flush=True)
@@ -166,56 +153,53 @@ def _ensure_tuned_model(character_dir: Path) -> Path | None:
 
     if not adapter_dir(character_dir).is_dir():
         return None
-    model_dir, ready = tuned_model_status(character_dir, cache_dir())
+    model_dir, ready = tuned_model_status(character_dir, paths.cache_dir())
     if ready:
         return model_dir
     _ensure_default_model()
     print(f"merging {character_dir.name}'s trained adapter into the default model (first run only) ...", flush=True)
     result = subprocess.run([sys.executable, "-m", "training.export", "ensure", str(character_dir),
-                             "--cache-dir", str(cache_dir())], stdout=subprocess.PIPE, text=True)
+                             "--cache-dir", str(paths.cache_dir())], stdout=subprocess.PIPE, text=True)
     if result.returncode != 0:
-        log.warning("could not build the trained model (see above); using the base model")
+        log.warning("could not build %s's trained model (see above); using the base model", character_dir.name)
         return None
     return Path(result.stdout.strip().splitlines()[-1])
 
 
-def _resolve_model(args: argparse.Namespace, prepare_if_missing: bool) -> Path:
-    from aituber.engine.generator import check_model_dir
-    from aituber.engine.prepare import is_prepared
+def resolve_model(model: Path | None, character_dir: Path, base_model: bool = False) -> tuple[Path, str]:
+    """(model folder, what it is): `--model`, else the character's trained model (its adapter merged
+    and converted on first use), else the default model (prepared on first use)."""
+    from aituber.engine.modeldir import check_model_dir
 
-    if args.model is not None:
-        return check_model_dir(args.model)
-    if prepare_if_missing:
-        if not getattr(args, "base_model", False) and (tuned := _ensure_tuned_model(SAMPLE_CHARACTER)):
-            return tuned
-        return _ensure_default_model()
-    model_dir = default_model_dir()
-    if not is_prepared(model_dir):
-        raise AituberError(f"no model at {model_dir}: run 'aituber model prepare' or pass --model DIR")
-    return model_dir
+    if model is not None:
+        return check_model_dir(model), "given with --model"
+    if not base_model and (tuned := _ensure_tuned_model(character_dir)) is not None:
+        return tuned, f"{character_dir.name}'s trained model"
+    return _ensure_default_model(), "the untuned default model"
 
 
-def _run_session(args: argparse.Namespace, character_dir: Path, make_source, prepare_if_missing: bool) -> int:
+def _run_session(args: argparse.Namespace, character_dir: Path, make_source) -> int:
     """Load the character, build the source (errors before the model loads), run, print the summary."""
-    from aituber.app import SessionSettings, run_session
+    from aituber.app import run_session
     from aituber.config import load_character
     from aituber.core.stats import RunStats
+    from aituber.engine.base import EngineSettings
+    from aituber.settings import MqttSettings, OverlaySettings, SessionSettings
 
     folder = load_character(character_dir)
     source = make_source()
-    model_dir = _resolve_model(args, prepare_if_missing)
-    from aituber.outputs.mqtt import MqttSettings
-
+    model_dir, what = resolve_model(args.model, folder.path, args.base_model)
     mqtt = MqttSettings(host=args.mqtt_host, port=args.mqtt_port, username=args.mqtt_user,
                         password=os.environ.get("AITUBER_MQTT_PASSWORD"), tls=args.mqtt_tls,
-                        ca_file=args.mqtt_ca_file,
-                        topic_prefix=args.mqtt_prefix, client_id=args.mqtt_client_id)
-    settings = SessionSettings(model_dir=model_dir, device=args.device, compute_type=args.compute_type,
-                               threads=args.threads, host=args.host, port=args.port,
-                               transcript=_transcript_path(args, folder.character.id),
-                               overlay=not args.no_overlay, overlay_token=args.overlay_token, mqtt=mqtt)
+                        ca_file=args.mqtt_ca_file, topic_prefix=args.mqtt_prefix, client_id=args.mqtt_client_id)
+    engine = EngineSettings(kind=args.engine, model=model_dir, device=args.device, compute_type=args.compute_type,
+                            threads=args.threads, cache_prefix=folder.character.prompt.static_prompt)
+    settings = SessionSettings(engine=engine,
+                               overlay=OverlaySettings(not args.no_overlay, args.host, args.port, args.overlay_token),
+                               mqtt=mqtt, transcript=_transcript_path(args, folder.character.id))
     stats = RunStats()
-    print(f"character: {folder.character.name} ({folder.path})\nchat: {source.name}", flush=True)
+    print(f"character: {folder.character.name} ({folder.path})\nchat: {source.name}\nmodel: {model_dir} ({what})",
+          flush=True)
     code = 0
     try:
         asyncio.run(run_session(folder.character, source, settings, stats))
@@ -223,6 +207,7 @@ def _run_session(args: argparse.Namespace, character_dir: Path, make_source, pre
         print("\nstopped (Ctrl-C)", flush=True)
         code = 130
     print("\n=== summary ===")
+    print(f"model: {model_dir} ({what})")
     print(source.stats.summary_line())
     for line in stats.summary_lines():
         print(line)
@@ -255,25 +240,7 @@ def _console_source(args: argparse.Namespace):
 def _bench(name: str, argv: list[str]) -> int:
     import importlib
 
-    module = importlib.import_module(f"aituber.bench.{name}")
-    if name in ("looplag", "static_prompt") and "--model" not in argv:
-        argv = ["--model", str(_resolve_default_model()), *argv]
-    code = module.main(argv) or 0
-    if name == "ingest" and code == 0:  # the second figure: loop lag during a burst, with a real model
-        from aituber.bench import looplag
-
-        print()
-        code = looplag.main(["--model", str(_resolve_default_model())]) or 0
-    return code
-
-
-def _resolve_default_model() -> Path:
-    from aituber.engine.prepare import is_prepared
-
-    model_dir = default_model_dir()
-    if not is_prepared(model_dir):
-        raise AituberError(f"no model at {model_dir}: run 'aituber model prepare' or pass --model DIR")
-    return model_dir
+    return importlib.import_module(BENCHES[name]).main(argv) or 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,17 +248,17 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         if args.command == "demo":
-            return _run_session(args, SAMPLE_CHARACTER, lambda: _replay_source(args, SAMPLE_CHAT), True)
+            return _run_session(args, paths.sample_character_dir(), lambda: _replay_source(args, paths.sample_chat()))
         if args.command == "replay":
-            return _run_session(args, args.character, lambda: _replay_source(args, args.log), False)
+            return _run_session(args, args.character, lambda: _replay_source(args, args.log))
         if args.command == "run":
-            return _run_session(args, args.character, lambda: _youtube_source(args), False)
+            return _run_session(args, args.character, lambda: _youtube_source(args))
         if args.command == "chat":
-            return _run_session(args, args.character, lambda: _console_source(args), False)
+            return _run_session(args, args.character, lambda: _console_source(args))
         if args.command == "model" and args.model_command == "prepare":
             from aituber.engine.prepare import prepare_default
 
-            prepare_default(args.out or default_model_dir(), force=args.force)
+            prepare_default(args.out or paths.default_model_dir(), force=args.force)
             return 0
         if args.command == "model" and args.model_command == "convert":
             from aituber.engine.convert import convert_model
@@ -303,14 +270,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             from training.train import cli_train
 
-            args.cache_dir = cache_dir()
+            args.cache_dir = paths.cache_dir()
             cli_train(args)
             return 0
         if args.command == "eval":
             from training.evaluate import cli_eval
 
             if args.model is None:
-                args.model = _ensure_tuned_model(args.character) or _resolve_model(args, prepare_if_missing=False)
+                args.model, _ = resolve_model(None, args.character)
             if args.baseline is not None and str(args.baseline) == "default":
                 args.baseline = _ensure_default_model()
             cli_eval(args)

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from aituber.core.prompt import INSTRUCTION, PromptBuilder
-from aituber.engine.generator import Engine, GenerationOptions
+from aituber.engine.base import GenerationOptions
+from aituber.engine.ct2 import CTranslate2Engine as Engine
 
 pytestmark = pytest.mark.slow
 
 
 def greedy(engine: Engine, prompt, static: bool) -> str:
-    out: list[str] = []
-    engine.generate_blocking(prompt, GenerationOptions(max_new_tokens=24, temperature=0, max_chars=None,
-                                                       static_prompt=static),
-                             lambda chunk: out.append(chunk.text), threading.Event())
-    return "".join(out)
+    engine.static_prompt = static
+    chunks = engine.generate(prompt, GenerationOptions(max_new_tokens=24, temperature=0, max_chars=None))
+    return "".join(chunk.text for chunk in chunks)
 
 
 def test_static_prefix_gives_the_same_reply_as_the_whole_prompt(tiny_model):

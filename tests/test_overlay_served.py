@@ -9,7 +9,7 @@ import pytest
 
 from aituber.app import Pipeline
 from aituber.config import load_character
-from aituber.engine.generator import Engine
+from aituber.engine.ct2 import CTranslate2Engine as Engine
 from aituber.outputs.overlay import OverlayServer
 from aituber.outputs.transcript import TranscriptWriter
 from aituber.sources.replay import ReplayChatSource
@@ -41,7 +41,7 @@ async def test_served_page_types_the_reply(tiny_model, sample_character, tmp_pat
     overlay = OverlayServer(port=0, character={"id": character.id, "name": character.name})
     await overlay.start()
     transcript = TranscriptWriter(tmp_path / "t.jsonl")
-    transcript.open({})
+    await transcript.start()
     try:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
@@ -67,7 +67,7 @@ async def test_served_page_types_the_reply(tiny_model, sample_character, tmp_pat
             assert all(reply["text"].startswith(t) for t in typed)
             await browser.close()
     finally:
-        transcript.close()
+        await transcript.close()
         await overlay.close()
 
 

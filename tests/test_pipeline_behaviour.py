@@ -21,7 +21,8 @@ from aituber.core.events import (
     StatusChanged,
 )
 from aituber.core.prompt import Turn
-from aituber.engine.generator import Engine, GenerationOptions, ReplyChunk
+from aituber.engine.base import GenerationOptions, ReplyChunk
+from aituber.engine.ct2 import CTranslate2Engine as Engine
 from aituber.sources.base import SourceStats
 
 pytestmark = pytest.mark.slow
@@ -97,7 +98,7 @@ def test_engine_stops_within_one_token_of_a_cancel(engine):
         if chunk.text:
             cancel.set()  # cancel as soon as the first text arrives
 
-    engine.generate_blocking("こんにちは", GenerationOptions(max_new_tokens=400, max_chars=None, temperature=1.0),
+    engine._generate_blocking("こんにちは", GenerationOptions(max_new_tokens=400, max_chars=None, temperature=1.0),
                              emit, cancel)
     end = chunks[-1]
     assert end.end == "cancelled"
@@ -197,15 +198,15 @@ async def test_memory_reaches_the_next_prompt_and_sentences_are_emitted(engine, 
     source, out = QueueSource(), Collect()
     pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[out])
     prompts = []
-    original = pipeline.prompts.build
+    original = pipeline.conversation.builder.build
 
     def spy(*args, **kw):
         prompt = original(*args, **kw)
         prompts.append(prompt)
         return prompt
 
-    pipeline.prompts.build = spy
-    pipeline.memory.append(Turn("好きな食べ物は？", "いちごパフェだよ！", "たぬき丸"))
+    pipeline.conversation.builder.build = spy
+    pipeline.conversation.memory.append(Turn("好きな食べ物は？", "いちごパフェだよ！", "たぬき丸"))
     source.put(comment(1, "ゲームは好き？", name="ねこ"))
     source.close()
     await asyncio.wait_for(pipeline.run(), 60)

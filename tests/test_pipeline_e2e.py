@@ -14,7 +14,7 @@ from aituber.app import Pipeline
 from aituber.config import load_character
 from aituber.core.comment import Author, Comment, CommentDeleted
 from aituber.core.events import CommentSkipped
-from aituber.engine.generator import Engine
+from aituber.engine.ct2 import CTranslate2Engine as Engine
 from aituber.outputs.overlay import OverlayServer
 from aituber.outputs.transcript import TranscriptWriter
 from aituber.sources.replay import ReplayChatSource
@@ -38,7 +38,7 @@ async def test_replay_reaches_a_websocket_client_and_the_transcript(engine, samp
     overlay = OverlayServer(port=0, character={"id": character.id, "name": character.name})
     await overlay.start()
     transcript = TranscriptWriter(tmp_path / "transcript.jsonl")
-    transcript.open({"test": True})
+    await transcript.start()
     source = ReplayChatSource(FIXTURES / "chat_small.jsonl", fast=True)
     messages: list[dict] = []
     try:
@@ -51,7 +51,7 @@ async def test_replay_reaches_a_websocket_client_and_the_transcript(engine, samp
                 while sum(m["type"] == "reply_end" for m in messages) < stats.answered:
                     messages.append(json.loads(await ws.recv()))
     finally:
-        transcript.close()
+        await transcript.close()
         await overlay.close()
 
     # The log has 11 chat lines and 1 deletion; 3 lines are malformed (not JSON, no author, bad kind).

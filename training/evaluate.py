@@ -5,9 +5,9 @@
 Each comment of `characters/NAME/dataset/eval.jsonl` is asked as the bot asks it: the character's
 prompt builder (persona, template; the viewer's name when the line's `input` gives one as
 `視聴者名: NAME`; no memory, as for the first comment of a stream) and the character's generation
-options (sampling, repetition controls, length limits), on `aituber.engine.Engine`.
-Sampling is made reproducible with `ctranslate2.set_random_seed(seed + i)` before comment i, so the base
-and the tuned model see the same seeds. Replies are scored raw, before the pipeline's output filter,
+options (sampling, repetition controls, length limits), on the engine (`aituber.engine.base.Engine`,
+built by the registry). Sampling is made reproducible with the options' seed `seed + i` for comment i, so
+the base and the tuned model see the same seeds. Replies are scored raw, before the pipeline's output filter,
 so an NG word counted here is one the model said.
 
 Stop strings: by default (`stops="model"`) the template's own stop strings (for `instruction`: `###` and
@@ -42,24 +42,22 @@ What each metric means:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import dataclasses
 import re
 import sys
-import threading
-import time
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aituber.config import Character
+from aituber.config import Character, generation_options, prompt_builder
 from aituber.core.moderation import ModerationSettings, Moderator
-from aituber.core.prompt import PromptBuilder
 from aituber.core.stats import percentile
-from aituber.engine.generator import Engine, GenerationOptions, ReplyChunk
-from aituber.stages import generation_options, prompt_builder
+from aituber.engine.base import Engine, EngineSettings, GenerationOptions, complete
+from aituber.engine.registry import create_engine
 
 from training.dataset import load_comments
 from training.settings import load_training_character
@@ -209,42 +207,23 @@ def eval_generation_options(character: Character, stops: str = "model") -> Gener
 
 
 class _Asker:
-    """One model, loaded, with the character's prompt builder; asks one comment at a time."""
+    """One engine, started, with the character's prompt builder; asks one comment at a time."""
 
-    def __init__(self, character: Character, model_dir: str | Path, options: GenerationOptions, device: str,
-                 compute_type: str) -> None:
-        self.engine = Engine(model_dir, device, compute_type)
-        try:
-            self.builder = bot_prompt_builder(character, self.engine)
-        except BaseException:
-            self.engine.close()
-            raise
+    def __init__(self, character: Character, engine: Engine, model_dir: str | Path,
+                 options: GenerationOptions) -> None:
+        self.engine = engine
+        self.builder = bot_prompt_builder(character, engine.info)
         self.options = options
         self.moderator = ng_moderator(character)
-        self.report = ModelReport(model_dir=Path(model_dir), device=self.engine.device,
-                                  compute_type=self.engine.compute_type)
+        device, _, compute_type = engine.info.detail.partition(", ")
+        self.report = ModelReport(model_dir=Path(model_dir), device=device, compute_type=compute_type)
 
-    def ask(self, source: str, comment: str, viewer: str | None, seed: int) -> None:
-        import ctranslate2
-
-        prompt = self.builder.build(comment, viewer)
-        chunks: list[ReplyChunk] = []
-        first: list[float] = []
-        ctranslate2.set_random_seed(seed)
-        started = time.perf_counter()
-
-        def emit(chunk: ReplyChunk) -> None:
-            if chunk.text and not first:
-                first.append(time.perf_counter() - started)
-            chunks.append(chunk)
-
-        self.engine.generate_blocking(prompt, self.options, emit, threading.Event())
-        total = time.perf_counter() - started
-        end = chunks[-1]
-        text = "".join(c.text for c in chunks)
-        self.report.replies.append(Reply(source, comment, text, end.end or "stop", first[0] if first else None,
-                                         total, end.tokens))
-        self.report.ng_hits.append(self.moderator.ng_hits(text))
+    async def ask(self, source: str, comment: str, viewer: str | None, seed: int) -> None:
+        prompt = self.builder.build(comment, viewer, form=self.engine.info.prompt_form)
+        done = await complete(self.engine, prompt, dataclasses.replace(self.options, seed=seed))
+        self.report.replies.append(Reply(source, comment, done.text, done.stop_reason, done.first_text_s,
+                                         done.total_s, done.tokens))
+        self.report.ng_hits.append(self.moderator.ng_hits(done.text))
 
 
 def run_models(character: Character, model_dirs: Sequence[str | Path],
@@ -252,17 +231,26 @@ def run_models(character: Character, model_dirs: Sequence[str | Path],
                compute_type: str = "auto", stops: str = "model",
                progress: Callable[[int, int], None] | None = None) -> list[ModelReport]:
     """Every (source, comment, viewer) through each model, the models taking turns comment by comment."""
+    return asyncio.run(_run_models(character, model_dirs, comments, seed, device, compute_type, stops, progress))
+
+
+async def _run_models(character: Character, model_dirs: Sequence[str | Path],
+                      comments: Sequence[tuple[str, str, str | None]], seed: int, device: str,
+                      compute_type: str, stops: str,
+                      progress: Callable[[int, int], None] | None) -> list[ModelReport]:
     options = eval_generation_options(character, stops)
-    with contextlib.ExitStack() as stack:
+    async with contextlib.AsyncExitStack() as stack:
         askers = []
         for model_dir in model_dirs:
-            asker = _Asker(character, model_dir, options, device, compute_type)
-            stack.callback(asker.engine.close)
-            asker.engine.warm_up()
-            askers.append(asker)
+            settings = EngineSettings(model=model_dir, device=device, compute_type=compute_type,
+                                      cache_prefix=character.prompt.static_prompt)
+            engine = await asyncio.to_thread(create_engine, settings)
+            stack.push_async_callback(engine.close)
+            await engine.start()
+            askers.append(_Asker(character, engine, model_dir, options))
         for i, (source, comment, viewer) in enumerate(comments):
             for asker in (askers if i % 2 == 0 else askers[::-1]):
-                asker.ask(source, comment, viewer, seed + i)
+                await asker.ask(source, comment, viewer, seed + i)
             if progress is not None:
                 progress(i + 1, len(comments))
         return [asker.report for asker in askers]

@@ -22,14 +22,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aituber import paths
+from aituber.engine.modeldir import MODEL_INFO_FILE
 from aituber.errors import ModelError
 
 Progress = Callable[[str], None]
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 ADAPTER_INFO_FILE = "aituber_adapter.json"
-MODEL_INFO_FILE = "aituber_model.json"
-DEFAULT_BASE_NAME = "gemma-3-270m"
 
 
 def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, dtype: Any = None) -> Any:
@@ -85,18 +85,14 @@ def _adapter_base(adapter_dir: Path) -> str:
     return str(info.get("base", "default"))
 
 
-def tuned_model_dir(character_id: str, cache_dir: Path, base: str = "default") -> Path:
-    base_name = DEFAULT_BASE_NAME if base == "default" else Path(base).name
-    return Path(cache_dir).expanduser() / "models" / f"{character_id}-{base_name}-int8"
-
-
 def tuned_model_status(character_dir: str | Path, cache_dir: Path) -> tuple[Path, bool]:
     """(where the tuned model goes, whether it is there for the current adapter). No torch."""
     from training.settings import adapter_dir, load_training_character
 
     character_dir = Path(character_dir)
     adapter = adapter_dir(character_dir)
-    out = tuned_model_dir(load_training_character(character_dir)[0].id, cache_dir, _adapter_base(adapter))
+    out = paths.tuned_model_dir(load_training_character(character_dir)[0].id, Path(cache_dir).expanduser(),
+                                _adapter_base(adapter))
     digest = adapter_sha256(adapter)
     try:
         meta = json.loads((out / MODEL_INFO_FILE).read_text(encoding="utf-8"))
@@ -119,7 +115,7 @@ def ensure_tuned_model(character_dir: str | Path, cache_dir: Path, progress: Pro
     adapter_dir = find_adapter(character_dir)
     base = _adapter_base(adapter_dir)
     if base == "default":
-        from training.train import default_base_dir
+        from aituber.engine.prepare import default_base_dir
 
         base_dir = default_base_dir(cache_dir, progress)
     else:

@@ -23,7 +23,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -31,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aituber import paths
 from aituber.config import Character
+from aituber.engine.prepare import default_base_dir
 from aituber.core.prompt import PromptBuilder
 from aituber.errors import ConfigError, ModelError
 
@@ -63,43 +64,10 @@ class TrainResult:
     n_eval: int
 
 
-def default_cache_dir() -> Path:
-    """$AITUBER_CACHE, else ~/.cache/aituber (for callers outside the CLI; the CLI passes its own)."""
-    return Path(os.environ.get("AITUBER_CACHE") or Path.home() / ".cache" / "aituber").expanduser()
-
-
-DEFAULT_HF_NAME = "gemma-3-270m-hf"
-
-
-def default_base_dir(cache_dir: Path, progress: Progress = print) -> Path:
-    """The default Gemma 3 270M as a transformers folder in the cache, exported once (torch)."""
-    try:
-        from aituber.engine.prepare import default_hf_dir, export_default_hf
-    except ImportError:  # a prepare module without the export: write the checkpoint here
-        pass
-    else:
-        return export_default_hf(default_hf_dir(cache_dir), progress=progress)
-    out = Path(cache_dir).expanduser() / "models" / DEFAULT_HF_NAME
-    if (out / "config.json").is_file() and any(out.glob("*.safetensors")):
-        return out
-    from aituber.engine.prepare import load_default_hf
-
-    model, tokenizer = load_default_hf(progress)
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    del model
-    if out.exists():
-        shutil.rmtree(out)
-    partial.rename(out)
-    return out
-
-
 def resolve_base(base: str | Path, cache_dir: Path | None, progress: Progress = print) -> tuple[Path, str]:
     """(transformers folder, label): "default" is the default Gemma 3 270M, exported to the cache once."""
     if str(base) == "default":
-        return default_base_dir(cache_dir or default_cache_dir(), progress), "default"
+        return default_base_dir(cache_dir or paths.cache_dir(), progress), "default"
     path = Path(base).expanduser()
     if not (path / "config.json").is_file():
         raise ModelError(f"--base {path}: not a transformers model folder (no config.json); "

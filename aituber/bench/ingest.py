@@ -8,12 +8,14 @@ One core, no event loop; the comments are generated before the clock starts. The
 
 from __future__ import annotations
 
+import argparse
 import collections
 import gc
 import random
-import sys
 import time
+from pathlib import Path
 
+from aituber.bench.common import bench_main, load_average
 from aituber.core.comment import Author, Comment, CommentKind
 from aituber.core.moderation import ModerationSettings, Moderator
 from aituber.core.normalize import normalize
@@ -134,16 +136,28 @@ def run_ingest_bench(n: int = 100_000) -> dict[str, object]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    n = int(args[0]) if args else 100_000
-    result = run_ingest_bench(n)
-    print(
-        f"ingest: {result['comments_per_s']:,} comments/s per CPU second, {result['wall_comments_per_s']:,} wall"
-        f" ({result['comments']:,} comments, {result['unique_texts']:,} distinct texts, one core)"
-    )
-    print(f"  passed {result['passed']:,}; skipped {result['skipped']}; queue {result['queue_drops']}")
+def report(result: dict[str, object]) -> str:
+    return (f"ingest: {result['comments_per_s']:,} comments/s per CPU second, {result['wall_comments_per_s']:,} wall"
+            f" ({result['comments']:,} comments, {result['unique_texts']:,} distinct texts, one core)\n"
+            f"  passed {result['passed']:,}; skipped {result['skipped']}; queue {result['queue_drops']}; "
+            f"load average {result['load_average_1m']} on {result['cpus']} CPUs")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ingest figure, then (unless --no-looplag) the event-loop lag during a burst with a real model."""
+    parser = argparse.ArgumentParser(prog="aituber bench ingest", description=__doc__.split("\n\n")[0])
+    parser.add_argument("n", nargs="?", type=int, default=100_000, help="comments (default 100000)")
+    parser.add_argument("--no-looplag", action="store_true", help="skip the event-loop lag figure (needs a model)")
+    parser.add_argument("--model", type=Path, metavar="DIR", help="model for the lag figure (default: the prepared one)")
+    code = bench_main(parser, lambda args: {**run_ingest_bench(args.n), **load_average()}, report, argv)
+    args = parser.parse_args(argv)
+    if code or args.no_looplag:
+        return code
+    from aituber.bench import looplag
+
+    print()
+    return looplag.main([] if args.model is None else ["--model", str(args.model)])
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

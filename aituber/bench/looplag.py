@@ -12,12 +12,17 @@ import asyncio
 import time
 from pathlib import Path
 
-from aituber.config import load_character
+from aituber.bench.common import (
+    add_model_arguments,
+    bench_main,
+    build_engine,
+    default_model,
+    load_average,
+    sample_character,
+)
 from aituber.core.comment import Author, Comment
 from aituber.core.stats import percentile
 from aituber.sources.base import SourceStats
-
-SAMPLE_CHARACTER = Path(__file__).resolve().parents[2] / "characters" / "mika"
 
 
 class BurstSource:
@@ -46,11 +51,12 @@ class BurstSource:
 
 async def _measure(model_dir: Path, rate: int, seconds: float) -> dict:
     from aituber.app import Pipeline
-    from aituber.engine.generator import Engine
 
-    character = load_character(SAMPLE_CHARACTER).character
+    character = sample_character()
     lags: list[float] = []
-    with Engine(model_dir) as engine:
+    engine = await asyncio.to_thread(build_engine, model_dir, character)
+    try:
+        await engine.start()
         source = BurstSource(rate, seconds)
         pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[])
         stop = asyncio.Event()
@@ -68,26 +74,35 @@ async def _measure(model_dir: Path, rate: int, seconds: float) -> dict:
         elapsed = time.perf_counter() - start
         stop.set()
         await ticker
+    finally:
+        await engine.close()
     stats = pipeline.stats
     return {"rate": rate, "seconds": seconds, "comments": stats.seen, "answered": stats.answered,
             "elapsed_s": elapsed, "ticks": len(lags),
             "lag_p50_ms": (percentile(lags, 50) or 0) * 1000, "lag_p99_ms": (percentile(lags, 99) or 0) * 1000,
-            "lag_max_ms": max(lags, default=0) * 1000}
+            "lag_max_ms": max(lags, default=0) * 1000, **load_average()}
 
 
-def run_loop_lag_bench(model_dir: Path, rate: int = 1000, seconds: float = 5.0) -> dict:
-    return asyncio.run(_measure(Path(model_dir), rate, seconds))
+def run_loop_lag_bench(model_dir: Path | None = None, rate: int = 1000, seconds: float = 5.0) -> dict:
+    return asyncio.run(_measure(default_model(model_dir), rate, seconds))
+
+
+def report(r: dict) -> str:
+    return (f"burst {r['rate']} comments/s for {r['seconds']:g} s: {r['comments']} comments, "
+            f"{r['answered']} answered by the model meanwhile\n"
+            f"event-loop lag over {r['ticks']} ticks: p50 {r['lag_p50_ms']:.2f} ms, "
+            f"p99 {r['lag_p99_ms']:.2f} ms, max {r['lag_max_ms']:.2f} ms (target p99 <= 5 ms); "
+            f"load average {r['load_average_1m']} on {r['cpus']} CPUs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aituber bench looplag", description=__doc__.split("\n\n")[0])
+    add_model_arguments(parser, engine=False)
+    parser.add_argument("--rate", type=int, default=1000, help="comments per second (default: 1000)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="how long the burst lasts (default: 5)")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="aituber bench looplag", description=__doc__)
-    parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--rate", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    args = parser.parse_args(argv)
-    r = run_loop_lag_bench(args.model, args.rate, args.seconds)
-    print(f"burst {r['rate']} comments/s for {r['seconds']:g} s: {r['comments']} comments, "
-          f"{r['answered']} answered by the model meanwhile")
-    print(f"event-loop lag over {r['ticks']} ticks: p50 {r['lag_p50_ms']:.2f} ms, "
-          f"p99 {r['lag_p99_ms']:.2f} ms, max {r['lag_max_ms']:.2f} ms (target p99 <= 5 ms)")
-    return 0
+    return bench_main(build_parser(), lambda args: run_loop_lag_bench(args.model, args.rate, args.seconds),
+                      report, argv)

@@ -23,7 +23,9 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from aituber.bench.common import bench_main, load_average
 from aituber.core.events import ReplyDelta
+from aituber.core.stats import percentile
 from aituber.outputs.overlay import OverlayServer
 
 TARGET_P99_MS = 5.0
@@ -87,29 +89,25 @@ async def _bench(clients: int, messages: int, rate_hz: float, delta_chars: int) 
         "expected": expected,
         "dropped_clients": overlay.dropped_clients,
         "latency_ms": {
-            "p50": round(_percentile(latencies_ms, 50), 3),
-            "p90": round(_percentile(latencies_ms, 90), 3),
-            "p99": round(_percentile(latencies_ms, 99), 3),
+            "p50": round(_pct(latencies_ms, 50), 3),
+            "p90": round(_pct(latencies_ms, 90), 3),
+            "p99": round(_pct(latencies_ms, 99), 3),
             "max": round(latencies_ms[-1], 3),
             "mean": round(statistics.fmean(latencies_ms), 3),
         },
         "publish_us": {
-            "p50": round(_percentile(sorted(publish_s), 50) * 1e6, 1),
-            "p99": round(_percentile(sorted(publish_s), 99) * 1e6, 1),
-            "cpu_p50": round(_percentile(sorted(publish_cpu_s), 50) * 1e6, 1),
+            "p50": round(_pct(publish_s, 50) * 1e6, 1),
+            "p99": round(_pct(publish_s, 99) * 1e6, 1),
+            "cpu_p50": round(_pct(publish_cpu_s, 50) * 1e6, 1),
         },
-        "load_average_1m": round(os.getloadavg()[0], 2),
-        "cpus": os.cpu_count(),
+        **load_average(),
         "target_p99_ms": TARGET_P99_MS,
-        "meets_target": len(latencies_ms) == expected and _percentile(latencies_ms, 99) <= TARGET_P99_MS,
+        "meets_target": len(latencies_ms) == expected and _pct(latencies_ms, 99) <= TARGET_P99_MS,
     }
 
 
-def _percentile(sorted_values: list[float], pct: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values) + 0.5) - 1))
-    return sorted_values[index]
+def _pct(values: list[float], q: float) -> float:
+    return percentile(values, q) if values else float("nan")
 
 
 # -- the client process ------------------------------------------------------------------------------
@@ -226,22 +224,23 @@ async def _clients(port: int, clients: int, messages: int, conn: Connection) -> 
     return latencies
 
 
+def report(result: dict) -> str:
+    lat = result["latency_ms"]
+    return (f"overlay fan-out: {result['clients']} clients x {result['messages']} deltas at {result['rate_hz']:g}/s: "
+            f"delivered {result['delivered']}/{result['expected']}, latency p50 {lat['p50']} ms, "
+            f"p99 {lat['p99']} ms, max {lat['max']} ms (target p99 <= {TARGET_P99_MS:g} ms: "
+            f"{'met' if result['meets_target'] else 'MISSED'}); publish() p50 {result['publish_us']['p50']} us "
+            f"(CPU {result['publish_us']['cpu_p50']} us), p99 {result['publish_us']['p99']} us; "
+            f"load average {result['load_average_1m']} on {result['cpus']} CPUs")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m aituber.bench.overlay", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="aituber bench overlay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200.0, help="deltas per second (default: 200)")
-    args = parser.parse_args(argv)
-    result = run_overlay_bench(args.clients, args.messages, args.rate)
-    lat = result["latency_ms"]
-    print(f"overlay fan-out: {result['clients']} clients x {result['messages']} deltas at {result['rate_hz']:g}/s: "
-          f"delivered {result['delivered']}/{result['expected']}, latency p50 {lat['p50']} ms, "
-          f"p99 {lat['p99']} ms, max {lat['max']} ms (target p99 <= {TARGET_P99_MS:g} ms: "
-          f"{'met' if result['meets_target'] else 'MISSED'}); publish() p50 {result['publish_us']['p50']} us "
-          f"(CPU {result['publish_us']['cpu_p50']} us), p99 {result['publish_us']['p99']} us; "
-          f"load average {result['load_average_1m']} on {result['cpus']} CPUs")
-    print(json.dumps(result, ensure_ascii=False))
-    return 0 if result["meets_target"] else 1
+    return bench_main(parser, lambda args: run_overlay_bench(args.clients, args.messages, args.rate), report, argv,
+                      ok=lambda result: result["meets_target"])
 
 
 if __name__ == "__main__":

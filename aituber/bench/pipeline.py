@@ -3,9 +3,9 @@
 A chat log of N comments is replayed (fast) through aituber.app.Pipeline with the overlay server on
 a free port and one WebSocket client connected, greedy decoding. Every prompt the pipeline hands the
 engine (built by the pipeline itself: persona, memory, viewer name) is recorded, with the engine's
-own timing inside that run; afterwards the same prompts and options go through
-`Engine.generate_blocking` directly (the raw engine), twice, the second pass showing how much two
-runs of the same work differ on this machine. Per reply:
+own timing inside that run (when each chunk of its stream reached the event loop); afterwards the same
+prompts and options go through the engine directly (the raw engine, `Engine.stream`), twice, the second
+pass showing how much two runs of the same work differ on this machine. Per reply:
 
 - full reply: comment picked -> `reply_end` at the WebSocket client, against the raw engine's
   generation time; the difference is the pipeline's overhead (target: 10 ms at most). It splits
@@ -28,15 +28,15 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from aituber.bench.common import add_model_arguments, bench_main, build_engine, default_model, sample_character
+from aituber.core.stats import percentile
 from aituber.errors import AituberError
 
 #: Distinct, harmless comments (the moderation's near-duplicate and flood checks let them all in).
@@ -57,21 +57,13 @@ def run_pipeline_bench(model_dir: str | Path | None = None, comments: int = 20, 
     """Replay `comments` comments through the pipeline and the raw engine; return the figures."""
     if comments < 1:
         raise AituberError("comments must be at least 1")
-    if model_dir is None:
-        from aituber.cli import default_model_dir
-
-        model_dir = default_model_dir()
-    if character_dir is None:
-        from aituber.cli import SAMPLE_CHARACTER
-
-        character_dir = SAMPLE_CHARACTER
-    return asyncio.run(_bench(Path(model_dir), comments, Path(character_dir), device, compute_type, threads,
+    return asyncio.run(_bench(default_model(model_dir), comments, character_dir, device, compute_type, threads,
                               progress))
 
 
 @dataclasses.dataclass(slots=True)
 class _Generation:
-    """One call of Engine.generate_blocking, timed in the worker thread (perf_counter)."""
+    """One reply streamed by the engine, timed as its chunks reach the event loop (perf_counter)."""
 
     prompt: Any
     options: Any
@@ -94,35 +86,51 @@ class _Generation:
         return self.end - self.start
 
 
-class _EngineTimer:
-    """Wraps the engine's generate_blocking (the one call Engine.stream makes) to time it."""
+class _TimedEngine:
+    """An Engine in front of the real one that times every reply it streams."""
 
     def __init__(self, engine: Any) -> None:
+        self.inner = engine
         self.calls: list[_Generation] = []
         self.reply_id: str | None = None
-        self._original = engine.generate_blocking
-        engine.generate_blocking = self.generate_blocking
 
-    def generate_blocking(self, prompt: Any, options: Any, emit: Callable[[Any], None],
-                          cancel: threading.Event) -> None:
+    @property
+    def info(self) -> Any:
+        return self.inner.info
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def stream(self, prompt: Any, options: Any) -> AsyncIterator[Any]:
         record = _Generation(prompt, options, self.reply_id, time.perf_counter())
         self.calls.append(record)
+        async with contextlib.aclosing(self.inner.stream(prompt, options)) as chunks:
+            async for chunk in chunks:
+                now = time.perf_counter()
+                if chunk.text:
+                    record.chunks.append((now, chunk.text))
+                if chunk.end is not None:
+                    record.end = now
+                yield chunk
 
-        def timed(chunk: Any) -> None:
-            now = time.perf_counter()
-            if chunk.text:
-                record.chunks.append((now, chunk.text))
-            if chunk.end is not None:
-                record.end = now
-            emit(chunk)
-
-        self._original(prompt, options, timed, cancel)
+    async def run(self, prompt: Any, options: Any) -> _Generation:
+        """One reply straight from the engine (the raw engine), timed."""
+        async with contextlib.aclosing(self.stream(prompt, options)) as chunks:
+            async for _ in chunks:
+                pass
+        return self.calls[-1]
 
 
 class _Recorder:
     """An output that notes when each reply was picked and ended (perf_counter)."""
 
-    def __init__(self, timer: _EngineTimer) -> None:
+    def __init__(self, timer: _TimedEngine) -> None:
         self._timer = timer
         self.picked: dict[str, float] = {}
         self.ended: dict[str, Any] = {}
@@ -137,23 +145,24 @@ class _Recorder:
             self.ended[event.reply_id] = event
 
 
-async def _bench(model_dir: Path, n: int, character_dir: Path, device: str, compute_type: str, threads: int,
-                 progress: Callable[[str], None]) -> dict:
+async def _bench(model_dir: Path, n: int, character_dir: Path | None, device: str, compute_type: str,
+                 threads: int, progress: Callable[[str], None]) -> dict:
     from websockets.asyncio.client import connect
 
-    from aituber.app import Pipeline, moderation_settings, prompt_builder
-    from aituber.config import load_character
+    from aituber.app import Pipeline
+    from aituber.config import moderation_settings, prompt_builder
     from aituber.core.moderation import Moderator
-    from aituber.engine.generator import Engine
+    from aituber.engine.base import complete
     from aituber.outputs.overlay import OverlayServer
     from aituber.sources.replay import ReplayChatSource
 
-    character = load_character(character_dir).character
-    engine = await asyncio.to_thread(Engine, model_dir, device, compute_type, threads)
+    character = sample_character(character_dir)
+    engine = await asyncio.to_thread(build_engine, model_dir, character, device=device, compute_type=compute_type,
+                                     threads=threads)
     try:
-        progress(f"pipeline bench: {engine.model_dir} ({engine.device}, {engine.compute_type}), "
-                 f"character {character.name}, {n} comments, greedy")
-        timer = _EngineTimer(engine)
+        await engine.start()
+        progress(f"pipeline bench: {engine.info.label}, character {character.name}, {n} comments, greedy")
+        timer = _TimedEngine(engine)
         recorder = _Recorder(timer)
         overlay = OverlayServer(port=0, character={"id": character.id, "name": character.name})
         await overlay.start()
@@ -165,14 +174,12 @@ async def _bench(model_dir: Path, n: int, character_dir: Path, device: str, comp
                     json.dumps({"id": f"b{i:03d}", "author": f"視聴者{i:03d}",
                                 "text": COMMENTS[i % len(COMMENTS)] + ("" if i < len(COMMENTS) else f"（{i}）")},
                                ensure_ascii=False) + "\n" for i in range(n)), encoding="utf-8")
-                pipeline = Pipeline(character=character, engine=engine, source=ReplayChatSource(log_path, fast=True),
+                pipeline = Pipeline(character=character, engine=timer, source=ReplayChatSource(log_path, fast=True),
                                     outputs=[recorder, overlay])
                 pipeline.options = dataclasses.replace(pipeline.options, temperature=0.0)
                 # Warm up, persona prefix included (CTranslate2 caches it): both passes start warm.
-                warm = prompt_builder(character, engine).build("こんにちは", "warmup")
-                await asyncio.to_thread(engine.generate_blocking, warm, pipeline.options, lambda chunk: None,
-                                        threading.Event())
-                timer.calls.clear()
+                warm = prompt_builder(character, engine.info).build("こんにちは", "warmup")
+                await complete(engine, warm, pipeline.options)
                 async with connect(overlay.ws_url) as ws:
                     received.append((time.perf_counter(), json.loads(await ws.recv())))  # the state message
                     reader = asyncio.create_task(_read(ws, received), name="bench-ws-reader")
@@ -200,15 +207,13 @@ async def _bench(model_dir: Path, n: int, character_dir: Path, device: str, comp
             raw_passes.append([])
             for call in pipeline_calls:
                 timer.reply_id = None
-                await asyncio.to_thread(timer.generate_blocking, call.prompt, call.options, lambda chunk: None,
-                                        threading.Event())
-                raw_passes[-1].append(timer.calls[-1])
+                raw_passes[-1].append(await timer.run(call.prompt, call.options))
         moderator = Moderator(moderation_settings(character))
         replies = [_reply_figures(call, raw, again, recorder, received, moderator)
                    for call, raw, again in zip(pipeline_calls, *raw_passes, strict=True)]
     finally:
-        engine.close()
-    return _summary(engine, character.name, n, stats, replies, loop_cpu)
+        await engine.close()
+    return _summary(engine.info, character.name, n, stats, replies, loop_cpu)
 
 
 async def _read(ws: Any, received: list[tuple[float, dict]]) -> None:
@@ -255,11 +260,10 @@ def _reply_figures(call: _Generation, raw: _Generation, again: _Generation, reco
 
 
 def _stat(values: list[float | None]) -> dict | None:
-    present = sorted(v for v in values if v is not None)
+    present = [v for v in values if v is not None]
     if not present:
         return None
-    p95 = present[min(len(present) - 1, round(0.95 * (len(present) - 1)))]
-    return {"median": statistics.median(present), "p95": p95, "n": len(present)}
+    return {"median": percentile(present, 50), "p95": percentile(present, 95), "n": len(present)}
 
 
 def _summary(engine: Any, character: str, n: int, stats: Any, replies: list[dict], loop_cpu_s: float) -> dict:
@@ -285,7 +289,7 @@ def _summary(engine: Any, character: str, n: int, stats: Any, replies: list[dict
         "engine_slowdown_in_pipeline_s": _stat(diff("engine_in_run_total_s", "raw_total_s")),
         "raw_run_to_run_s": _stat(diff("raw_again_total_s", "raw_total_s")),
     }
-    return {"model": str(engine.model_dir), "device": engine.device, "compute_type": engine.compute_type,
+    return {"model": engine.model, "engine": engine.detail,
             "character": character, "comments": n, "seen": stats.seen, "answered": stats.answered,
             "compared": len(replies), "identical_replies": sum(r["same_text"] for r in replies),
             "loop_cpu_per_reply_s": loop_cpu_s / max(1, len(replies)),
@@ -314,7 +318,7 @@ def format_table(result: dict) -> str:
         ("noise: raw engine pass 2 - pass 1", "raw_run_to_run_s"),
     ]
     lines = [
-        f"model: {result['model']} ({result['device']}, {result['compute_type']}); character {result['character']}",
+        f"model: {result['model']} ({result['engine']}); character {result['character']}",
         f"comments: {result['comments']} replayed, {result['seen']} seen, {result['answered']} answered, "
         f"{result['compared']} compared; identical text pipeline vs raw engine: "
         f"{result['identical_replies']}/{result['compared']}",
@@ -332,31 +336,17 @@ def format_table(result: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="aituber bench pipeline",
                                 description="the pipeline's overhead against the raw engine, same comments")
-    p.add_argument("--model", type=Path, metavar="DIR",
-                   help="CTranslate2 model folder (default: the prepared Gemma 3 270M)")
+    add_model_arguments(p)
     p.add_argument("--comments", type=int, default=20, metavar="N", help="comments to replay (default: 20)")
     p.add_argument("--character", type=Path, metavar="DIR", help="character folder (default: the sample, mika)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
-    p.add_argument("--compute-type", default="auto", help="CTranslate2 compute type (default: auto)")
-    p.add_argument("--threads", type=int, default=0, metavar="N",
-                   help="CTranslate2 CPU threads (default: the bot's, up to 8)")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON after the table")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        result = run_pipeline_bench(args.model, args.comments, character_dir=args.character, device=args.device,
-                                    compute_type=args.compute_type, threads=args.threads)
-    except AituberError as exc:
-        print(f"aituber: error: {exc}", file=sys.stderr)
-        return 2
-    print()
-    print(format_table(result))
-    if args.json:
-        print(json.dumps({k: v for k, v in result.items() if k != "replies"}, indent=2, ensure_ascii=False))
-    return 0
+    return bench_main(build_parser(), lambda args: run_pipeline_bench(
+        args.model, args.comments, character_dir=args.character, device=args.device,
+        compute_type=args.compute_type, threads=args.threads), format_table, argv,
+        to_json=lambda result: {k: v for k, v in result.items() if k != "replies"})
 
 
 if __name__ == "__main__":

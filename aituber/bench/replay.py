@@ -23,10 +23,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from aituber.bench.common import bench_main, load_average, sample_character
+
 __all__ = ["generate_ytdlp_log", "main", "run_replay_bench"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_CHARACTER = REPO_ROOT / "characters" / "mika"
 
 _NAMES = ("たぬき丸", "ねこ", "いぬ好き", "星見るひと", "ゆうき", "みかん", "Emily", "さくら", "ぽんず", "夜ふかし")
 _PHRASES = (
@@ -150,11 +150,10 @@ def generate_ytdlp_log(path: Path, n: int = 30_000, seed: int = 1) -> Counter[st
 def run_replay_bench(n: int = 30_000, seed: int = 1) -> dict[str, Any]:
     """Generate the log, then time parse-only and parse + replay (fast) + Pipeline.accept."""
     from aituber.app import Pipeline
-    from aituber.config import load_character
     from aituber.sources.base import SourceStats
     from aituber.sources.replay import ReplayChatSource, read_chat_log
 
-    character = load_character(SAMPLE_CHARACTER).character
+    character = sample_character()
     with tempfile.TemporaryDirectory(prefix="aituber-bench-") as tmp:
         path = Path(tmp) / "bench.live_chat.json"
         mix = generate_ytdlp_log(path, n, seed)
@@ -198,21 +197,26 @@ def run_replay_bench(n: int = 30_000, seed: int = 1) -> dict[str, Any]:
         "selected": selected,
         "skipped": dict(stats.skipped),
         "source": source.stats.summary_line(),
+        **load_average(),
     }
 
 
+def report(result: dict[str, Any]) -> str:
+    return "\n".join([
+        f"log: {result['messages']} messages, {result['bytes'] / 1e6:.1f} MB ({result['mix']})",
+        result["source"],
+        f"parse only: {result['parse_s']:.2f} s ({result['parse_messages_per_s']:,} messages/s)",
+        f"parse + replay (fast) + moderation + queue: {result['total_s']:.2f} s "
+        f"({result['messages_per_s']:,} messages/s; CPU time {result['cpu_s']:.2f} s); seen {result['seen']}, "
+        f"selected {result['selected']}, skipped {sum(result['skipped'].values())} {result['skipped']}; "
+        f"load average {result['load_average_1m']} on {result['cpus']} CPUs",
+    ])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m aituber.bench.replay", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="aituber bench replay", description=__doc__.split("\n")[0])
     parser.add_argument("n", nargs="?", type=int, default=30_000, help="messages in the log (default 30000)")
-    args = parser.parse_args(argv)
-    result = run_replay_bench(args.n)
-    print(f"log: {result['messages']} messages, {result['bytes'] / 1e6:.1f} MB ({result['mix']})")
-    print(result["source"])
-    print(f"parse only: {result['parse_s']:.2f} s ({result['parse_messages_per_s']:,} messages/s)")
-    print(f"parse + replay (fast) + moderation + queue: {result['total_s']:.2f} s "
-          f"({result['messages_per_s']:,} messages/s; CPU time {result['cpu_s']:.2f} s); seen {result['seen']}, selected {result['selected']}, "
-          f"skipped {sum(result['skipped'].values())} {result['skipped']}")
-    return 0
+    return bench_main(parser, lambda args: run_replay_bench(args.n), report, argv)
 
 
 if __name__ == "__main__":

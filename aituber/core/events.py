@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from aituber.core.comment import Comment
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    """The first event of a run: who speaks, from which chat, with which model."""
+
+    character: str
+    source: str
+    model: str
+    """The engine's model (folder or served name)."""
+    engine: str = ""
+    """The engine kind ("ctranslate2", ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,5 +92,15 @@ class StatusChanged:
     """"online", "paused" or "offline"."""
 
 
-Event = (CommentSeen | CommentSkipped | CommentSelected | ReplyStarted | ReplyDelta | ReplySentence
-         | ReplyCancelled | ReplyEnded | StatusChanged)
+@dataclass(frozen=True, slots=True)
+class RunEnded:
+    """The last event of a run, with its counts."""
+
+    seen: int
+    answered: int
+    skipped: Mapping[str, int] = field(default_factory=dict)
+    interrupted: bool = False
+
+
+Event = (RunStarted | CommentSeen | CommentSkipped | CommentSelected | ReplyStarted | ReplyDelta | ReplySentence
+         | ReplyCancelled | ReplyEnded | StatusChanged | RunEnded)

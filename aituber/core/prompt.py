@@ -7,9 +7,23 @@ token counting and the model's chat template come in as values.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import enum
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from os.path import commonprefix
+
+
+class PromptForm(enum.StrEnum):
+    """What an engine takes (`EngineInfo.prompt_form`)."""
+
+    TEXT = "text"
+    """A rendered prompt in the character's template (`Prompt.text`, split into static and dynamic)."""
+    MESSAGES = "messages"
+    """Chat messages (`Prompt.messages`: the persona as system, memory as turns, the comment last)."""
+
+
+Message = Mapping[str, str]
+"""A chat message: {"role": "system" | "user" | "assistant", "content": text}."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +61,8 @@ class Prompt:
     """The fixed persona prefix: the same for every comment of a character."""
     dynamic: str
     """Memory and this comment, ending where the model writes."""
+    messages: tuple[Message, ...] = ()
+    """The same as chat messages, for engines that take messages (PromptForm.MESSAGES); else empty."""
 
     @property
     def text(self) -> str:
@@ -92,9 +108,12 @@ class PromptBuilder:
     def stop_strings(self) -> tuple[str, ...]:
         return self.template.stop_strings
 
-    def build(self, comment: str, viewer: str | None = None, history: Sequence[Turn] = ()) -> Prompt:
-        """The prompt for one comment (already made safe by moderation)."""
+    def build(self, comment: str, viewer: str | None = None, history: Sequence[Turn] = (),
+              form: PromptForm = PromptForm.TEXT) -> Prompt:
+        """The prompt for one comment (already made safe by moderation), in the form the engine takes."""
         name = viewer if self.viewer_names else None
+        if form is PromptForm.MESSAGES:
+            return Prompt("", "", tuple(self.messages(comment, name, history)))
         if self.template is CHAT:
             return self._chat(comment, name, history)
         if self.template is RINNA:
@@ -139,20 +158,25 @@ class PromptBuilder:
         text = _rinna(comment)
         return f"（{viewer.strip()}）{text}" if viewer and viewer.strip() else text
 
-    def _chat(self, comment: str, viewer: str | None, history: Sequence[Turn]) -> Prompt:
-        def messages(user_text: str) -> list[dict[str, str]]:
-            msgs = [{"role": "system", "content": self.persona}] if self.persona else []
-            for t in history:
-                msgs.append({"role": "user", "content": self._chat_user(t.comment, t.viewer)})
-                msgs.append({"role": "assistant", "content": t.reply.strip()})
-            msgs.append({"role": "user", "content": user_text})
-            return msgs
+    def messages(self, comment: str, viewer: str | None = None, history: Sequence[Turn] = (), *,
+                 user_text: str | None = None) -> list[dict[str, str]]:
+        """Chat messages: the persona as the system message, memory as turns, the comment (with the
+        viewer's name) last; `user_text` replaces the last message's text as given."""
+        msgs = [{"role": "system", "content": self.persona}] if self.persona else []
+        for t in history:
+            msgs.append({"role": "user", "content": self._chat_user(t.comment, t.viewer)})
+            msgs.append({"role": "assistant", "content": t.reply.strip()})
+        msgs.append({"role": "user", "content": self._chat_user(comment, viewer) if user_text is None else user_text})
+        return msgs
 
+    def _chat(self, comment: str, viewer: str | None, history: Sequence[Turn]) -> Prompt:
         assert self._chat_template is not None
-        full = render_chat_template(self._chat_template, messages(self._chat_user(comment, viewer)), self._special)
+        full = render_chat_template(self._chat_template, self.messages(comment, viewer, history), self._special)
         # The static part is what every comment shares: the rendering up to where the turns differ.
-        a = render_chat_template(self._chat_template, messages("\x00a"), self._special)
-        b = render_chat_template(self._chat_template, messages("\x00b"), self._special)
+        a = render_chat_template(self._chat_template, self.messages("", None, history, user_text="\x00a"),
+                                 self._special)
+        b = render_chat_template(self._chat_template, self.messages("", None, history, user_text="\x00b"),
+                                 self._special)
         static = commonprefix([a, b]) if not history else ""
         static = static[: static.rfind("\n") + 1] if "\n" in static else ""
         if not full.startswith(static):

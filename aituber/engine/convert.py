@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aituber.engine.modeldir import MODEL_INFO_FILE
 from aituber.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ SUPPORTED_ARCHITECTURES = {
 _BY_MODEL_TYPE = {"gpt_neox": "GPTNeoXForCausalLM", "llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
                   "gemma3_text": "Gemma3ForCausalLM"}
 QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "int8_bfloat16", "float16", "bfloat16", "float32")
-MODEL_INFO_FILE = "aituber_model.json"
 SENTENCEPIECE_FILES = ("tokenizer.model", "spiece.model")
 #: Copied beside the model when present (the bot reads tokenizer.json and config.json only).
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",

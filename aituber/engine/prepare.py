@@ -14,25 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aituber.engine.convert import MODEL_INFO_FILE
+from aituber.engine.modeldir import is_prepared
 from aituber.errors import ModelError
+from aituber import paths
+from aituber.paths import DEFAULT_HF_NAME
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "gemma-3-270m-int8"
-DEFAULT_HF_NAME = "gemma-3-270m-hf"
-__all__ = ["DEFAULT_HF_NAME", "DEFAULT_MODEL_NAME", "MODEL_INFO_FILE", "convert_hf_dir", "default_hf_dir",
-           "default_model_dir", "export_default_hf", "is_prepared", "load_default_hf", "prepare_default"]
+__all__ = ["convert_hf_dir", "export_default_hf", "is_prepared", "load_default_hf", "prepare_default"]
 
 Progress = Callable[[str], None]
-
-
-def default_model_dir(cache_dir: Path) -> Path:
-    return cache_dir / "models" / DEFAULT_MODEL_NAME
-
-
-def is_prepared(out_dir: Path) -> bool:
-    return (out_dir / MODEL_INFO_FILE).is_file() and (out_dir / "model.bin").is_file()
 
 
 def _require_training_extra() -> None:
@@ -83,11 +74,6 @@ def load_default_hf(progress: Progress = print) -> tuple[Any, Any]:
     return model.eval(), tokenizer
 
 
-def default_hf_dir(cache_dir: Path) -> Path:
-    """Where `export_default_hf` keeps the default model as a transformers checkpoint."""
-    return cache_dir / "models" / DEFAULT_HF_NAME
-
-
 def export_default_hf(out_dir: Path, force: bool = False, progress: Progress = print) -> Path:
     """The default model as a transformers checkpoint (float32, about 1.1 GB) in `out_dir`, written
     once, atomically: the base for LoRA training and for the engine benchmark's transformers side."""
@@ -105,6 +91,12 @@ def export_default_hf(out_dir: Path, force: bool = False, progress: Progress = p
         shutil.rmtree(out_dir)
     partial.rename(out_dir)
     return out_dir
+
+
+def default_base_dir(cache: Path, progress: Progress = print) -> Path:
+    """The default Gemma 3 270M as a transformers folder in the cache `cache`, exported once (torch):
+    the base a character's LoRA is trained on and merged into."""
+    return export_default_hf(paths.default_hf_dir(cache), progress=progress)
 
 
 def prepare_default(out_dir: Path, force: bool = False, progress: Progress = print) -> Path:

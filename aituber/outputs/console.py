@@ -7,6 +7,7 @@ from typing import TextIO
 
 from aituber.core.comment import Comment
 from aituber.core.events import CommentSelected, CommentSkipped, Event, ReplyEnded
+from aituber.outputs.base import OutputBase, OutputContext
 
 
 def _badge(comment: Comment) -> str:
@@ -18,7 +19,9 @@ def _badge(comment: Comment) -> str:
     return ""
 
 
-class ConsoleOutput:
+class ConsoleOutput(OutputBase):
+    name = "console"
+
     def __init__(self, stream: TextIO | None = None, show_skipped: bool = False) -> None:
         self._stream = stream or sys.stdout
         self._show_skipped = show_skipped
@@ -40,3 +43,7 @@ class ConsoleOutput:
 
     def _print(self, text: str) -> None:
         print(text, file=self._stream, flush=True)
+
+
+def create_output(context: OutputContext) -> ConsoleOutput | None:
+    return ConsoleOutput() if context.settings.console else None

@@ -15,14 +15,14 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import aiomqtt
 
 from aituber.core.events import Event
 from aituber.core.messages import event_to_message
 from aituber.errors import ConfigError
+from aituber.outputs.base import OutputBase, OutputContext
+from aituber.settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
@@ -35,33 +35,13 @@ STATUS_TOPIC = "status"
 CONTROL_TOPIC = "control"
 
 
-@dataclass(frozen=True, slots=True)
-class MqttSettings:
-    host: str | None = None
-    """Broker host name or address; None turns MQTT off."""
-    port: int = 1883
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    tls: bool = False
-    """Connect with TLS (the system's CA certificates unless `ca_file` is set)."""
-    ca_file: Path | None = None
-    """CA certificate(s) for the broker's TLS certificate; setting it implies `tls`."""
-    topic_prefix: str = "aituber"
-    client_id: str | None = None
-    """MQTT client id; None lets the client pick a random one."""
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.host)
-
-
 def _check_topic_part(what: str, value: str) -> None:
     if not value or any(ch in value for ch in "+#\0") or value.startswith("/") or value.endswith("/"):
         raise ConfigError(f"mqtt: {what} {value!r} cannot be used in a topic: it must be non-empty, "
                           "without '+', '#' or a leading/trailing '/'")
 
 
-class MqttOutput:
+class MqttOutput(OutputBase):
     """See the module docstring. `on_control(payload)` gets the raw payload of each (non-retained)
     message on the control topic; it runs on the event loop and must not block. It may be set
     after construction (`output.on_control = pipeline.handle_control`); until then they are dropped.
@@ -70,6 +50,8 @@ class MqttOutput:
     backoff (doubling). `keepalive_s`: MQTT keepalive; the broker publishes the last will about 1.5
     times this long after the bot vanishes. `timeout_s`: for each acknowledgement.
     """
+
+    name = "mqtt"
 
     def __init__(self, settings: MqttSettings, character_id: str,
                  on_control: Callable[[bytes], None] | None = None, *, queue_size: int = 256,
@@ -279,3 +261,12 @@ class MqttOutput:
             log.warning("mqtt: could not say offline within %g s; leaving it to the last will", timeout_s)
             task.cancel()
             await asyncio.wait((task,), timeout=2)
+
+
+def create_output(context: OutputContext) -> MqttOutput | None:
+    settings = context.settings.mqtt
+    if not settings.enabled:
+        return None
+    output = MqttOutput(settings, context.character.id, on_control=context.control)
+    context.announce(f"mqtt: {settings.host}:{settings.port} topics {output.base_topic}/...")
+    return output

@@ -20,6 +20,7 @@ import logging
 import mimetypes
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -30,14 +31,15 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+from aituber import paths
 from aituber.core.events import Event
 from aituber.core.messages import CLOSE_TOO_SLOW, event_to_message, state_message
 from aituber.errors import ConfigError
+from aituber.outputs.base import OutputBase, OutputContext
 
 log = logging.getLogger(__name__)
 
 WS_PATH = "/ws"
-OVERLAY_DIR = Path(__file__).resolve().parents[2] / "obs_overlay"
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml",
           ".json": "application/json"}
@@ -69,23 +71,26 @@ class _Client:
         self.dropped = False
 
 
-class OverlayServer:
-    """Serves `static_dir` and the event WebSocket on one port.
+class OverlayServer(OutputBase):
+    """Serves `static_dir` (default: the overlay pages) and the event WebSocket on one port.
 
     `token`: the secret pages and the WebSocket must carry as `?token=`. `require_token`: None
     means "when bound to a non-loopback host, or when a token is given"; a required token that
     is not given is generated (see `url`). `client_queue_size`: messages a page may fall behind
-    before it is dropped. `ping_interval_s`/`ping_timeout_s`: keepalive (None = off).
+    before it is dropped. `ping_interval_s`/`ping_timeout_s`: keepalive (None = off). `announce`
+    gets a line with the URL once the server listens.
     """
 
-    def __init__(self, static_dir: Path = OVERLAY_DIR, host: str = "127.0.0.1", port: int = 8765,
+    name = "overlay"
+
+    def __init__(self, static_dir: Path | None = None, host: str = "127.0.0.1", port: int = 8765,
                  character: dict[str, Any] | None = None, client_queue_size: int = 1024, *,
                  token: str | None = None, require_token: bool | None = None,
                  ping_interval_s: float | None = 20.0, ping_timeout_s: float | None = 20.0,
-                 close_timeout_s: float = 5.0) -> None:
+                 close_timeout_s: float = 5.0, announce: Callable[[str], None] | None = None) -> None:
         if client_queue_size < 1:
             raise ConfigError(f"overlay: client_queue_size must be at least 1, not {client_queue_size}")
-        self.static_dir = static_dir.resolve()
+        self.static_dir = (static_dir or paths.overlay_dir()).resolve()
         self.host = host
         self.port = port
         self.character = character or {}
@@ -99,6 +104,7 @@ class OverlayServer:
         self._ping_interval_s = ping_interval_s
         self._ping_timeout_s = ping_timeout_s
         self._close_timeout_s = close_timeout_s
+        self._announce = announce
         self._clients: set[_Client] = set()
         self._server: Server | None = None
         self._current: dict[str, Any] | None = None  # the reply being typed, for late joiners
@@ -140,6 +146,8 @@ class OverlayServer:
                               "choose another with --port") from exc
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("overlay at %s", self.url)
+        if self._announce is not None:
+            self._announce(f"overlay: {self.url}  (OBS: add a Browser Source with this URL)")
 
     async def close(self) -> None:
         """Stop accepting, close every page (1001), abort the ones that do not answer in time."""
@@ -343,3 +351,12 @@ def _same_origin(origin: str, host_header: str) -> bool:
         return False
     return (o.scheme in ("http", "https") and o.hostname is not None
             and o.hostname == h.hostname and o_port == h_port)
+
+
+def create_output(context: OutputContext) -> OverlayServer | None:
+    settings = context.settings.overlay
+    if not settings.enabled:
+        return None
+    character = context.character
+    return OverlayServer(host=settings.host, port=settings.port, token=settings.token,
+                         character={"id": character.id, "name": character.name}, announce=context.announce)

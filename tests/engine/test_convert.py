@@ -9,12 +9,12 @@ aituber.engine.compat (see tests/tiny_model.py), so these tests fail if a patch 
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
 from aituber.engine.convert import PROBE_TEXTS, convert_model, inspect_source
-from aituber.engine.generator import Engine, GenerationOptions
+from aituber.engine.base import GenerationOptions
+from aituber.engine.ct2 import CTranslate2Engine as Engine
 from aituber.engine.tokenizer import TextTokenizer
 from aituber.errors import ModelError
 from tests.tiny_model import ARCHITECTURES, CORPUS, build_bert, build_llama
@@ -180,11 +180,9 @@ def test_lora_adapter_is_merged_before_conversion(tiny_models, tmp_path):
 
 def test_default_int8_conversion_runs_in_the_engine(tiny_models, tmp_path):
     out = convert_model(tiny_models("qwen2").hf, tmp_path / "int8", progress=lambda _: None)
-    chunks = []
     with Engine(out, device="cpu") as engine:
         assert engine.compute_type == "int8"
-        engine.generate_blocking("こんにちは", GenerationOptions(max_new_tokens=8, temperature=0), chunks.append,
-                                 threading.Event())
+        chunks = engine.generate("こんにちは", GenerationOptions(max_new_tokens=8, temperature=0))
     assert chunks[-1].end is not None and chunks[-1].tokens > 0
 
 

@@ -26,7 +26,8 @@ from aituber.core.events import (
     StatusChanged,
 )
 from aituber.errors import ConfigError
-from aituber.outputs.mqtt import MqttOutput, MqttSettings
+from aituber.outputs.mqtt import MqttOutput
+from aituber.settings import MqttSettings
 
 BASE = "aituber/mika"
 COMMENT = Comment(id="c1", author=Author("たぬき丸"), text="こんばんは")

@@ -13,8 +13,9 @@ from aituber.app import Pipeline
 from aituber.config import load_character
 from aituber.core.comment import Author, Comment
 from aituber.core.events import ReplyEnded, StatusChanged
-from aituber.engine.generator import Engine
-from aituber.outputs.mqtt import MqttOutput, MqttSettings
+from aituber.engine.ct2 import CTranslate2Engine as Engine
+from aituber.outputs.mqtt import MqttOutput
+from aituber.settings import MqttSettings
 from tests.outputs.test_mqtt import receive, until
 from tests.test_pipeline_behaviour import Collect, QueueSource
 

@@ -10,7 +10,8 @@ import pytest
 
 from aituber.core.comment import Author, Comment
 from aituber.core.events import CommentSelected, ReplyDelta, ReplyStarted
-from aituber.outputs.overlay import OVERLAY_DIR, OverlayServer
+from aituber.outputs.overlay import OverlayServer
+from aituber.paths import overlay_dir
 from tests.conftest import require_chromium
 
 pytestmark = pytest.mark.browser
@@ -48,7 +49,7 @@ async def test_page_with_token_connects_and_without_is_refused():
 
                 local = await browser.new_page()
                 query = urlencode({"ws": f"ws://127.0.0.1:{overlay.port}/ws", "token": TOKEN, "hide": 0})
-                await local.goto((OVERLAY_DIR / "subtitles.html").as_uri() + "?" + query)
+                await local.goto((overlay_dir() / "subtitles.html").as_uri() + "?" + query)
                 await wait_js(local, "() => document.body.dataset.state === 'open'")
 
                 comment = Comment(id="c1", author=Author("たぬき丸"), text="鍵あり")
@@ -62,7 +63,7 @@ async def test_page_with_token_connects_and_without_is_refused():
                 # A local file without the token cannot get in: it keeps retrying, never open.
                 stranger = await browser.new_page()
                 query = urlencode({"ws": f"ws://127.0.0.1:{overlay.port}/ws", "hide": 0})
-                await stranger.goto((OVERLAY_DIR / "index.html").as_uri() + "?" + query)
+                await stranger.goto((overlay_dir() / "index.html").as_uri() + "?" + query)
                 await wait_js(stranger, "() => document.body.dataset.state === 'closed'")
                 assert overlay.client_count == 2
             finally:

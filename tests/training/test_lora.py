@@ -33,30 +33,27 @@ def test_training_lowers_the_eval_loss_and_writes_everything(trained) -> None:
 
 
 def test_the_output_folder_loads_in_the_bot_engine(trained) -> None:
-    from aituber.engine.generator import Engine, GenerationOptions
+    from aituber.engine.base import GenerationOptions
+    from aituber.engine.ct2 import CTranslate2Engine
 
-    with Engine(trained.model_dir, device="cpu") as engine:
-        chunks = []
-        import threading
-
-        engine.generate_blocking("こんにちは", GenerationOptions(max_new_tokens=4, temperature=0), chunks.append,
-                                 threading.Event())
+    with CTranslate2Engine(trained.model_dir, device="cpu") as engine:
+        chunks = engine.generate("こんにちは", GenerationOptions(max_new_tokens=4, temperature=0))
     assert chunks[-1].end in ("stop", "length")
 
 
 def test_training_prompt_ids_equal_what_the_engine_feeds(trained, tiny_character: Path) -> None:
     """BOS + prompt text, the persona prefix tokenized as the engine does."""
     from aituber.engine.convert import load_tokenizer
-    from aituber.engine.generator import Engine
+    from aituber.engine.ct2 import CTranslate2Engine
     from training.evaluate import bot_prompt_builder
     from training.train import build_encoder
 
     character, _ = load_training_character(tiny_character)
     encoder = build_encoder(character, load_tokenizer(trained.out_dir))
-    with Engine(trained.model_dir, device="cpu") as engine:
+    with CTranslate2Engine(trained.model_dir, device="cpu") as engine:
         vocab = json.loads((trained.model_dir / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
         for comment in ("こんにちは！今日は何を食べた？", "歌ってほしいな〜"):
-            static, rest = engine.encode_prompt(bot_prompt_builder(character, engine).build(comment), True)
+            static, rest = engine.encode_prompt(bot_prompt_builder(character, engine.info).build(comment))
             fed = [vocab[t] for t in (static or []) + rest]
             prompt, _ = encoder.builder.training_example(comment, "x")
             assert encoder.prompt_ids(prompt) == fed

@@ -1,55 +1,32 @@
 """The CTranslate2 engine: one Generator loaded once, replies streamed to the event loop.
 
 `generate_tokens` blocks, so it runs in a worker thread; each delta reaches the loop through
-`loop.call_soon_threadsafe`. Cancelling the consumer stops generation within one token.
+`loop.call_soon_threadsafe`. Cancelling the consumer stops generation within one token. This is the
+only module that imports ctranslate2 (with aituber.engine.convert, which the bot does not load).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import ctranslate2
 
 from aituber.core.prompt import Prompt
 from aituber.core.textstream import IncrementalDecoder, ReplyShaper
+from aituber.engine.base import EngineInfo, EngineSettings, GenerationOptions, PromptForm, ReplyChunk
+from aituber.engine.modeldir import check_model_dir, read_model_info
 from aituber.engine.tokenizer import TextTokenizer
-from aituber.errors import GenerationError, ModelError
+from aituber.errors import ConfigError, GenerationError, ModelError
 
 log = logging.getLogger(__name__)
 
 #: Tokens that end a turn in the model families we support, where the vocabulary has them.
 END_TOKENS = ("<eos>", "</s>", "<|endoftext|>", "<end_of_turn>", "<|im_end|>", "<|eot_id|>")
-
-
-@dataclass(frozen=True, slots=True)
-class GenerationOptions:
-    max_new_tokens: int = 64
-    max_chars: int | None = 120
-    temperature: float = 0.7
-    top_k: int = 40
-    top_p: float = 0.9
-    repetition_penalty: float = 1.1
-    no_repeat_ngram_size: int = 0
-    stop_strings: tuple[str, ...] = ()
-    static_prompt: bool = True
-    """Cache the model state after the prompt's fixed persona prefix (CTranslate2 `static_prompt`).
-    The cache is never freed, so only the persona prefix, which is the same for every comment, goes there."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyChunk:
-    """A piece of a reply; the last one has `end` set with the stop reason and the token count."""
-
-    text: str = ""
-    end: str | None = None
-    tokens: int = 0
 
 
 def choose_device(device: str = "auto", compute_type: str = "auto") -> tuple[str, str]:
@@ -66,34 +43,19 @@ def default_threads() -> int:
     return max(1, min((os.cpu_count() or 1) - 1, 8))
 
 
-def check_model_dir(model_dir: str | Path) -> Path:
-    path = Path(model_dir).expanduser()
-    if not path.is_dir():
-        raise ModelError(f"model folder not found: {path}")
-    if not (path / "model.bin").is_file():
-        found = ", ".join(sorted(p.name for p in path.iterdir())[:5]) or "nothing"
-        raise ModelError(
-            f"{path}: not a CTranslate2 model (no model.bin; found {found}); "
-            "prepare one with 'aituber model prepare'"
-        )
-    return path
+class CTranslate2Engine:
+    """Loads the model once (in the constructor: call it in a worker thread from async code).
+    `stream()` yields a reply's text as it is produced.
 
-
-def _read_info(model_dir: Path) -> dict:
-    """What conversion recorded about the model (aituber_model.json); {} for other folders."""
-    try:
-        info = json.loads((model_dir / "aituber_model.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
-
-
-class Engine:
-    """Loads the model once. `stream()` yields a reply's text as it is produced."""
+    `static_prompt`: cache the model state after the prompt's fixed persona prefix (CTranslate2
+    `static_prompt`). The cache is never freed, so only the persona prefix, which is the same for
+    every comment, goes there; never past a Gemma 3 model's attention window.
+    """
 
     def __init__(self, model_dir: str | Path, device: str = "auto", compute_type: str = "auto",
-                 threads: int = 0) -> None:
+                 threads: int = 0, static_prompt: bool = True) -> None:
         self.model_dir = check_model_dir(model_dir)
+        self.static_prompt = static_prompt
         self.device, self.compute_type = choose_device(device, compute_type)
         self.tokenizer = TextTokenizer(self.model_dir)
         try:
@@ -108,19 +70,33 @@ class Engine:
             self._end_tokens.append(self.tokenizer.eos_token)
         self._lock = threading.Lock()  # one generation at a time on this Generator
         self._warned_static = False
-        info = _read_info(self.model_dir)
+        info = read_model_info(self.model_dir)
         # Gemma 3 (sliding-window attention): CTranslate2 is exact only while a prompt fits the window,
         # and a cached static prompt longer than the window crashes it. Such prefixes are not cached.
         self.static_prompt_limit: int | None = info.get("exact_prompt_tokens")
         if self.static_prompt_limit is None and str(info.get("architecture", "")).startswith("Gemma3"):
             self.static_prompt_limit = 512  # converted before the window was recorded: Gemma 3's default
+        self._info = EngineInfo(
+            name="ctranslate2", model=str(self.model_dir), detail=f"{self.device}, {self.compute_type}",
+            prompt_form=PromptForm.TEXT, chat_template=self.tokenizer.chat_template,
+            special_tokens=dict(self.tokenizer.special_tokens))
         log.info("model %s loaded on %s (%s)", self.model_dir, self.device, self.compute_type)
 
-    def encode_prompt(self, prompt: Prompt | str, static_prompt: bool = True) -> tuple[list[str] | None, list[str]]:
+    @property
+    def info(self) -> EngineInfo:
+        return self._info
+
+    def count_tokens(self, text: str) -> int:
+        return self.tokenizer.count(text)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.warm_up)
+
+    def encode_prompt(self, prompt: Prompt | str) -> tuple[list[str] | None, list[str]]:
         """(static prefix tokens or None, the rest): the prefix carries the BOS token."""
         if isinstance(prompt, str):
             return None, self.tokenizer.encode(prompt)
-        if static_prompt and prompt.static:
+        if self.static_prompt and prompt.static:
             static = self.tokenizer.encode(prompt.static)
             if self.static_prompt_limit is None or len(static) < self.static_prompt_limit:
                 return static, self.tokenizer.encode(prompt.dynamic, bos=False)
@@ -130,16 +106,18 @@ class Engine:
                             len(static), self.static_prompt_limit)
         return None, self.tokenizer.encode(prompt.text)
 
-    def generate_blocking(self, prompt: Prompt | str, options: GenerationOptions,
-                          emit: Callable[[ReplyChunk], None], cancel: threading.Event) -> None:
+    def _generate_blocking(self, prompt: Prompt | str, options: GenerationOptions,
+                           emit: Callable[[ReplyChunk], None], cancel: threading.Event) -> None:
         """Run one generation in the calling thread, handing every chunk to `emit`."""
-        static, tokens = self.encode_prompt(prompt, options.static_prompt)
+        static, tokens = self.encode_prompt(prompt)
         decoder = IncrementalDecoder(self.tokenizer.decode)
         shaper = ReplyShaper(options.stop_strings, options.max_chars)
         stop = "stop"
         with self._lock:
             if self._generator is None:
                 raise GenerationError("the engine is closed")
+            if options.seed is not None:
+                ctranslate2.set_random_seed(options.seed)
             steps = self._generator.generate_tokens(
                 tokens,
                 max_length=options.max_new_tokens,
@@ -177,6 +155,12 @@ class Engine:
                 stop = "length"
         emit(ReplyChunk(end=stop, tokens=decoder.token_count))
 
+    def generate(self, prompt: Prompt | str, options: GenerationOptions) -> list[ReplyChunk]:
+        """A whole reply in the calling thread (a blocking call: tests and tools, never the event loop)."""
+        chunks: list[ReplyChunk] = []
+        self._generate_blocking(prompt, options, chunks.append, threading.Event())
+        return chunks
+
     async def stream(self, prompt: Prompt | str, options: GenerationOptions) -> AsyncIterator[ReplyChunk]:
         """Yield the reply's chunks; closing or cancelling the consumer stops generation."""
         loop = asyncio.get_running_loop()
@@ -191,7 +175,7 @@ class Engine:
 
         def work() -> None:
             try:
-                self.generate_blocking(prompt, options, emit, cancel)
+                self._generate_blocking(prompt, options, emit, cancel)
             except BaseException as exc:  # handed to the loop, raised there
                 emit(exc)
 
@@ -208,19 +192,31 @@ class Engine:
         finally:
             cancel.set()
 
-    def close(self) -> None:
-        """Free the model now. CTranslate2 aborts the process if a Generator that has streamed
-        tokens is still alive at interpreter exit, so every owner closes its engine."""
+    def close_now(self) -> None:
+        """Free the model now (waits for a generation in progress to stop). CTranslate2 aborts the
+        process if a Generator that has streamed tokens is still alive at interpreter exit, so every
+        owner closes its engine."""
         with self._lock:
             self._generator = None
 
-    def __enter__(self) -> Engine:
+    async def close(self) -> None:
+        await asyncio.to_thread(self.close_now)
+
+    def __enter__(self) -> CTranslate2Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.close_now()
 
     def warm_up(self) -> None:
         """One short generation: the first call on a fresh Generator is slow."""
-        self.generate_blocking("hello", GenerationOptions(max_new_tokens=2, temperature=0),
-                               lambda chunk: None, threading.Event())
+        self._generate_blocking("hello", GenerationOptions(max_new_tokens=2, temperature=0),
+                                lambda chunk: None, threading.Event())
+
+
+def create_engine(settings: EngineSettings) -> CTranslate2Engine:
+    """The registry's factory (aituber.engine.registry): loads the model, so call it in a thread."""
+    if settings.options:
+        raise ConfigError(f"the ctranslate2 engine takes no option(s) {', '.join(sorted(settings.options))}")
+    return CTranslate2Engine(settings.model, settings.device, settings.compute_type, settings.threads,
+                             static_prompt=settings.cache_prefix)

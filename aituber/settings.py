@@ -1,0 +1,55 @@
+"""A run's settings (from the command line), built once at the entry point. No I/O here.
+
+The character's own settings are in aituber.config (the character file) and are turned into each
+stage's settings by aituber.config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aituber.engine.base import EngineSettings
+
+
+@dataclass(frozen=True, slots=True)
+class OverlaySettings:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8765
+    """0 = any free port."""
+    token: str | None = None
+    """The token pages must give (?token=); None: none on loopback, a random one elsewhere."""
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    host: str | None = None
+    """Broker host name or address; None turns MQTT off."""
+    port: int = 1883
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    """Connect with TLS (the system's CA certificates unless `ca_file` is set)."""
+    ca_file: Path | None = None
+    """CA certificate(s) for the broker's TLS certificate; setting it implies `tls`."""
+    topic_prefix: str = "aituber"
+    client_id: str | None = None
+    """MQTT client id; None lets the client pick a random one."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    overlay: OverlaySettings = field(default_factory=OverlaySettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    transcript: Path | None = None
+    """One JSON line per event; None = no transcript."""
+    console: bool = True
+    """Print each answered comment and its reply."""
+    close_timeout_s: float = 5.0
+    """How long each output may take to finish at the end of the run."""
