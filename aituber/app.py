@@ -354,8 +354,10 @@ async def run_pipeline(character: Character, source: ChatSource, engine: Engine 
                 s = pipeline.stats
                 pipeline.emit(RunEnded(s.seen, s.answered, dict(s.skipped), interrupted))
                 await close_outputs(started, close_timeout_s)
-                for runner in runners:
-                    runner.cancel()
+                if runners:  # each output's run() returns once it is closed; stragglers are cancelled
+                    _, pending = await asyncio.wait(runners, timeout=close_timeout_s)
+                    for runner in pending:
+                        runner.cancel()
     except BaseExceptionGroup as group:
         raise _unwrap(group) from None
     return pipeline.stats
@@ -370,7 +372,7 @@ async def run_session(character: Character, source: ChatSource, settings: Sessio
     engine = await asyncio.to_thread(create_engine, settings.engine)
     try:
         await engine.start()
-        announce(f"model: {engine.info.label}")
+        announce(f"engine: {engine.info.name} ({engine.info.detail})")
         context = OutputContext(character, settings, announce)
         outputs = [*build_outputs(context), *extra_outputs]
         return await run_pipeline(character, source, engine, outputs, stats, context.control,

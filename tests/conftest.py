@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -25,6 +26,34 @@ def require_chromium() -> Path:
     if not CHROMIUM.exists() or shutil.which("chromium") is None and not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
     return CHROMIUM
+
+
+FAIL_ON_SKIP = "AITUBER_FAIL_ON_SKIP"
+"""Set by .ci/run: there everything a test needs is installed, so a skipped test (other than one
+marked `gpu`) fails the run."""
+
+
+def _unexpected_skips(config: pytest.Config) -> list[pytest.TestReport]:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    return [r for r in skipped if "gpu" not in r.keywords]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if os.environ.get(FAIL_ON_SKIP) != "1":
+        return
+    unexpected = _unexpected_skips(config)
+    if unexpected:
+        terminalreporter.section(f"{len(unexpected)} test(s) skipped that must run here ({FAIL_ON_SKIP}=1)",
+                                 red=True)
+        for report in unexpected:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            terminalreporter.line(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get(FAIL_ON_SKIP) == "1" and session.exitstatus == 0 and _unexpected_skips(session.config):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -1,31 +1,34 @@
-"""Pipeline behaviour with a real tiny model: commands, thanks, memory, sentences, idle talk."""
+"""Pipeline behaviour with a scripted engine (no model): commands, thanks, memory, sentences, idle talk,
+back-pressure from outputs that present replies over time, and failures that must not end a stream.
+The end-to-end tests (tests/test_pipeline_e2e.py, tests/test_overlay_served.py) use the real model."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 
-import ctranslate2
 import pytest
 
-from aituber.app import Pipeline
+from aituber.app import Pipeline, run_pipeline
 from aituber.config import load_character
 from aituber.core.commands import Command
 from aituber.core.comment import Author, Comment, CommentKind
 from aituber.core.events import (
+    CommentSelected,
     CommentSkipped,
     ReplyCancelled,
     ReplyDelta,
     ReplyEnded,
     ReplySentence,
+    ReplyStarted,
+    RunEnded,
+    RunStarted,
     StatusChanged,
 )
-from aituber.core.prompt import Turn
-from aituber.engine.base import GenerationOptions, ReplyChunk
-from aituber.engine.ct2 import CTranslate2Engine as Engine
+from aituber.core.prompt import PromptForm
+from aituber.errors import ConfigError, GenerationError
+from aituber.outputs.base import OutputBase
 from aituber.sources.base import SourceStats
-
-pytestmark = pytest.mark.slow
+from tests.scripted_engine import Reply, ScriptedEngine
 
 
 class QueueSource:
@@ -33,9 +36,11 @@ class QueueSource:
 
     name = "test"
 
-    def __init__(self) -> None:
+    def __init__(self, *items) -> None:
         self.stats = SourceStats()
         self._queue: asyncio.Queue = asyncio.Queue()
+        for item in items:
+            self.put(item)
 
     def put(self, item) -> None:
         self._queue.put_nowait(item)
@@ -48,7 +53,9 @@ class QueueSource:
             yield item
 
 
-class Collect:
+class Collect(OutputBase):
+    name = "collect"
+
     def __init__(self) -> None:
         self.events: list = []
         self.changed = asyncio.Event()
@@ -67,10 +74,40 @@ class Collect:
                 await self.changed.wait()
 
 
-@pytest.fixture
-def engine(tiny_model):
-    with Engine(tiny_model, device="cpu", compute_type="float32") as engine:
-        yield engine
+class Speaker(Collect):
+    """An output that presents each reply over time, like speech: until `finish()` (or a cancel of the
+    reply it is presenting) it is not drained."""
+
+    name = "speaker"
+    holds_replies = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.presenting: str | None = None
+        self._done = asyncio.Event()
+        self._done.set()
+
+    def publish(self, event) -> None:
+        super().publish(event)
+        if isinstance(event, ReplyStarted):
+            self.presenting = event.reply_id
+            self._done.clear()
+        elif isinstance(event, ReplyCancelled) and event.reply_id == self.presenting:
+            self.finish()
+
+    def finish(self) -> None:
+        self.presenting = None
+        self._done.set()
+
+    async def drained(self) -> None:
+        await self._done.wait()
+
+
+async def eventually(predicate, timeout: float = 10.0) -> None:
+    """Wait until `predicate()` holds (it is checked as the loop runs), failing after `timeout`."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.001)
 
 
 @pytest.fixture
@@ -82,102 +119,123 @@ def comment(i: int, text: str = "こんにちは", **kw) -> Comment:
     return Comment(id=f"c{i}", author=Author(kw.pop("name", f"viewer{i}"), f"UC{i:022d}"), text=text, **kw)
 
 
-def long_replies(character):
-    """No stop strings, no length cap: the tiny model talks until max_new_tokens."""
-    return character.model_copy(update={
-        "stop_strings": [], "template": "instruction",
-        "generation": character.generation.model_copy(update={"max_new_tokens": 400, "max_chars": 100_000})})
+def ended_ids(out: Collect) -> list[str]:
+    return [e.comment_id for e in out.of(ReplyEnded)]
 
 
-def test_engine_stops_within_one_token_of_a_cancel(engine):
-    cancel = threading.Event()
-    chunks: list[ReplyChunk] = []
+async def test_a_comment_is_answered_with_deltas_sentences_and_an_end(character):
+    engine = ScriptedEngine(["やっほー！元気だよ。"])
+    out = Collect()
+    stats = await Pipeline(character=character, engine=engine, source=QueueSource(comment(1), None),
+                           outputs=[out]).run()
+    assert stats.answered == 1 and stats.seen == 1
+    kinds = [type(e).__name__ for e in out.events]
+    assert kinds[:3] == ["StatusChanged", "CommentSeen", "CommentSelected"] and kinds[-2:] == ["ReplyEnded",
+                                                                                               "StatusChanged"]
+    assert "".join(e.text for e in out.of(ReplyDelta)) == out.of(ReplyEnded)[0].text == "やっほー！元気だよ。"
+    assert [e.text for e in out.of(ReplySentence)] == ["やっほー！", "元気だよ。"]
+    # The engine was asked with the character's prompt: persona first, the comment and the viewer's name.
+    prompt = engine.prompts[0]
+    assert prompt.static.startswith(character.persona.strip())
+    assert "こんにちは" in prompt.dynamic and "視聴者名: viewer1" in prompt.dynamic
 
-    def emit(chunk: ReplyChunk) -> None:
-        chunks.append(chunk)
-        if chunk.text:
-            cancel.set()  # cancel as soon as the first text arrives
 
-    engine._generate_blocking("こんにちは", GenerationOptions(max_new_tokens=400, max_chars=None, temperature=1.0),
-                             emit, cancel)
-    end = chunks[-1]
-    assert end.end == "cancelled"
-    first_text_token = next(i for i, c in enumerate(chunks) if c.text)  # chunks before text: none emitted
-    assert first_text_token == 0
-    assert end.tokens <= 8, "generation went on after the cancel"  # text needs a few tokens to form
-
-
-async def test_skip_cancels_the_reply_and_the_queue_goes_on(engine, character):
-    ctranslate2.set_random_seed(1)
-    source, out = QueueSource(), Collect()
-    pipeline = Pipeline(character=long_replies(character), engine=engine, source=source, outputs=[out])
+async def test_skip_cancels_the_reply_and_the_queue_goes_on(character):
+    engine = ScriptedEngine(["ひとつめの長いお返事だよ。まだ続くよ。", "ふたつめ。"])
+    engine.hold_after(2)
+    source, out = QueueSource(comment(1)), Collect()
+    pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[out])
     run = asyncio.create_task(pipeline.run())
-    source.put(comment(1))
-    await out.wait_for(lambda: out.of(ReplyDelta))
-    deltas_at_skip = len(out.of(ReplyDelta))
-    pipeline.execute(Command("skip", "", "chat"))
+    await asyncio.wait_for(engine.holding.wait(), 10)
+    shown = len(out.of(ReplyDelta))
+    assert pipeline.skip()
     await out.wait_for(lambda: out.of(ReplyEnded))
     assert out.of(ReplyCancelled)[0].reason == "cancelled"
     assert out.of(ReplyEnded)[0].stop_reason == "cancelled"
-    assert len(out.of(ReplyDelta)) == deltas_at_skip  # nothing more was shown
+    assert len(out.of(ReplyDelta)) == shown  # nothing more was shown
+    engine.release()
     source.put(comment(2, "次のコメント"))
     source.close()
-    await asyncio.wait_for(run, 60)
+    await asyncio.wait_for(run, 10)
     ends = out.of(ReplyEnded)
-    assert [e.comment_id for e in ends] == ["c1", "c2"] and ends[1].stop_reason != "cancelled"
+    assert [e.comment_id for e in ends] == ["c1", "c2"] and ends[1].stop_reason == "stop"
+    assert not pipeline.skip()  # nothing left to skip
 
 
-async def test_pause_holds_answers_until_resume(engine, character):
+async def test_pause_holds_answers_until_resume(character):
     source, out = QueueSource(), Collect()
-    pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[out])
+    pipeline = Pipeline(character=character, engine=ScriptedEngine(), source=source, outputs=[out])
+    decisions: list = []
+    next_decision = pipeline.director.next
+
+    def spy(now):
+        result = next_decision(now)
+        decisions.append((result[0], len(pipeline.queue)))
+        out.changed.set()
+        return result
+
+    pipeline.director.next = spy
     run = asyncio.create_task(pipeline.run())
-    await asyncio.sleep(0)  # the run has started
+    await out.wait_for(lambda: out.of(StatusChanged))  # running
     pipeline.execute(Command("pause", "", "mqtt"))
     source.put(comment(1))
-    await asyncio.sleep(0.3)
-    assert not out.of(ReplyEnded) and len(pipeline.queue) == 1
+    # The policy was asked with the comment queued, and it chose to wait.
+    await out.wait_for(lambda: any(type(d).__name__ == "Wait" and queued == 1 for d, queued in decisions))
+    assert not out.of(ReplyEnded)
     pipeline.execute(Command("resume", "", "mqtt"))
     await out.wait_for(lambda: out.of(ReplyEnded))
     source.close()
-    await asyncio.wait_for(run, 60)
+    await asyncio.wait_for(run, 10)
     assert [e.status for e in out.of(StatusChanged)] == ["online", "paused", "online", "offline"]
 
 
-async def test_moderator_commands_from_chat(engine, character):
+async def test_moderator_commands_from_chat(character):
     source, out = QueueSource(), Collect()
-    pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[out])
+    pipeline = Pipeline(character=character, engine=ScriptedEngine(), source=source, outputs=[out])
     pipeline.execute(Command("pause", "", "chat"))
     run = asyncio.create_task(pipeline.run())
     source.put(comment(1, "うざいコメント", name="荒らし"))
-    mod = Comment(id="m1", author=Author("もでれーたー", "UCmod", is_moderator=True), text="!ban 荒らし")
-    source.put(mod)
+    source.put(Comment(id="m1", author=Author("もでれーたー", "UCmod", is_moderator=True), text="!ban 荒らし"))
     source.put(Comment(id="m2", author=Author("もでれーたー", "UCmod", is_moderator=True), text="!say みんなありがとう！"))
-    # A viewer who is not a moderator cannot command.
-    source.put(comment(3, "!say 乗っ取り"))
+    source.put(comment(3, "!say 乗っ取り"))  # a viewer who is not a moderator cannot command
     source.put(Comment(id="m3", author=Author("owner", "UCowner", is_owner=True), text="!resume"))
     source.close()
-    await asyncio.wait_for(run, 60)
+    await asyncio.wait_for(run, 10)
     skipped = {e.comment.id: e.reason for e in out.of(CommentSkipped)}
     assert skipped["c1"] == "blocked_viewer" and skipped["m1"] == skipped["m2"] == skipped["m3"] == "command"
-    said = [e for e in out.of(ReplyEnded) if e.comment_id == "say"]
-    assert [e.text for e in said] == ["みんなありがとう！"]
-    answered = {e.comment_id for e in out.of(ReplyEnded)}
+    assert [e.text for e in out.of(ReplyEnded) if e.comment_id == "say"] == ["みんなありがとう！"]
+    answered = set(ended_ids(out))
     assert "c3" in answered and "c1" not in answered  # c3 was answered as a normal comment
 
 
-async def test_mqtt_style_control_payloads(engine, character):
+async def test_mqtt_style_control_payloads(character):
     source, out = QueueSource(), Collect()
-    pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[out])
+    pipeline = Pipeline(character=character, engine=ScriptedEngine(), source=source, outputs=[out])
     run = asyncio.create_task(pipeline.run())
     pipeline.handle_control(b'{"command": "say", "text": "\\u3053\\u3093\\u3070\\u3093\\u306f"}')
     pipeline.handle_control(b"not a command")  # a warning, nothing else
     await out.wait_for(lambda: out.of(ReplyEnded))
     source.close()
-    await asyncio.wait_for(run, 60)
+    await asyncio.wait_for(run, 10)
     assert out.of(ReplyEnded)[0].text == "こんばんは"
 
 
-async def test_a_burst_of_super_chats_is_thanked_together(engine, character):
+async def test_said_text_goes_through_the_output_filter(character):
+    source, out = QueueSource(), Collect()
+    pipeline = Pipeline(character=character, engine=ScriptedEngine(), source=source, outputs=[out])
+    run = asyncio.create_task(pipeline.run())
+    pipeline.execute(Command("say", "おまえはしね", "mqtt"))
+    await out.wait_for(lambda: out.of(ReplyEnded))
+    source.close()
+    await asyncio.wait_for(run, 10)
+    shown = "".join(e.text for e in out.of(ReplyDelta))
+    assert "しね" not in shown and "＊" in shown
+
+
+async def test_a_burst_of_super_chats_is_thanked_together_in_the_characters_words(character):
+    character = character.model_copy(update={"thanks": "{names}、ありがとう！", "thanks_name": "{name}様",
+                                             "thanks_separator": "と"})
+    engine = ScriptedEngine()
     source, out = QueueSource(), Collect()
     pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[out])
     pipeline.execute(Command("pause", "", "chat"))  # nothing is answered: the thanks still come
@@ -187,45 +245,177 @@ async def test_a_burst_of_super_chats_is_thanked_together(engine, character):
                            currency="JPY"))
     await out.wait_for(lambda: any(e.comment_id.startswith("thanks:") for e in out.of(ReplyEnded)))
     thanks = next(e for e in out.of(ReplyEnded) if e.comment_id.startswith("thanks:"))
-    assert all(f"スパチャ{i}さん" in thanks.text for i in range(3))
+    assert thanks.text == "スパチャ0様とスパチャ1様とスパチャ2様、ありがとう！"
+    assert thanks.comment_id == "thanks:c0,c1,c2" and not engine.prompts  # said, not generated
     pipeline.execute(Command("resume", "", "chat"))
     source.close()
-    await asyncio.wait_for(run, 60)
+    await asyncio.wait_for(run, 10)
 
 
-async def test_memory_reaches_the_next_prompt_and_sentences_are_emitted(engine, character):
-    ctranslate2.set_random_seed(5)
-    source, out = QueueSource(), Collect()
+async def test_memory_reaches_the_next_prompt(character):
+    engine = ScriptedEngine(["いちごパフェだよ！", "ゲームも大好き！"])
+    source = QueueSource(comment(1, "好きな食べ物は？", name="たぬき丸"))
+    out = Collect()
     pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[out])
-    prompts = []
-    original = pipeline.conversation.builder.build
-
-    def spy(*args, **kw):
-        prompt = original(*args, **kw)
-        prompts.append(prompt)
-        return prompt
-
-    pipeline.conversation.builder.build = spy
-    pipeline.conversation.memory.append(Turn("好きな食べ物は？", "いちごパフェだよ！", "たぬき丸"))
-    source.put(comment(1, "ゲームは好き？", name="ねこ"))
+    run = asyncio.create_task(pipeline.run())
+    await out.wait_for(lambda: out.of(ReplyEnded))
+    source.put(comment(2, "ゲームは好き？", name="ねこ"))
     source.close()
-    await asyncio.wait_for(pipeline.run(), 60)
-    assert "いちごパフェだよ！" in prompts[0].dynamic and "視聴者名: ねこ" in prompts[0].dynamic
-    assert prompts[0].static.startswith(character.persona.strip())
-    ended = out.of(ReplyEnded)[0]
-    sentences = [e.text for e in out.of(ReplySentence)]
-    assert "".join("".join(s.split()) for s in sentences) == "".join(ended.text.split())
+    await asyncio.wait_for(run, 10)
+    first, second = engine.prompts
+    assert "いちごパフェだよ！" not in first.dynamic
+    assert "好きな食べ物は?" in second.dynamic and "いちごパフェだよ！" in second.dynamic  # NFKC: ？ -> ?
+    assert second.dynamic.rstrip().endswith("### output:") and "視聴者名: ねこ" in second.dynamic
 
 
-async def test_idle_talk_starts_when_quiet_and_stops_for_comments(engine, character):
-    quiet = character.model_copy(update={"idle": character.idle.model_copy(update={"after_s": 0.2, "cooldown_s": 0.2})})
+async def test_a_cancelled_or_failed_reply_is_not_remembered(character):
+    engine = ScriptedEngine([["途中まで", GenerationError("the model crashed")], "二番目。", "三番目。"])
+    source, out = QueueSource(comment(1, "ひとつめ"), comment(2, "ふたつめ"), comment(3, "みっつめ"), None), Collect()
+    await Pipeline(character=character, engine=engine, source=source, outputs=[out]).run()
+    assert [e.stop_reason for e in out.of(ReplyEnded)] == ["error", "stop", "stop"]
+    assert "途中まで" not in engine.prompts[1].dynamic and "二番目。" in engine.prompts[2].dynamic
+
+
+async def test_an_engine_failure_costs_one_reply_never_the_stream(character):
+    engine = ScriptedEngine([RuntimeError("a bug in the engine"), "つぎは大丈夫。"])
+    source, out = QueueSource(comment(1), comment(2, "次のコメント"), None), Collect()
+    stats = await Pipeline(character=character, engine=engine, source=source, outputs=[out]).run()
+    assert [e.stop_reason for e in out.of(ReplyEnded)] == ["error", "stop"]
+    assert stats.answered == 2 and stats.stop_reasons["error"] == 1
+
+
+async def test_a_broken_output_does_not_stop_the_others(character):
+    class Broken(OutputBase):
+        name = "broken"
+
+        def publish(self, event) -> None:
+            raise ValueError("broken output")
+
+    out = Collect()
+    stats = await Pipeline(character=character, engine=ScriptedEngine(), source=QueueSource(comment(1), None),
+                           outputs=[Broken(), out]).run()
+    assert stats.answered == 1 and out.of(ReplyEnded)
+
+
+async def test_a_reply_that_hits_the_length_limit_is_cut_at_its_last_sentence(character):
+    engine = ScriptedEngine([Reply("うん。そうだね！それでね", end="length")])
+    out = Collect()
+    await Pipeline(character=character, engine=engine, source=QueueSource(comment(1), None), outputs=[out]).run()
+    assert out.of(ReplyEnded)[0].text == "うん。そうだね！"
+
+
+async def test_an_engine_that_takes_messages_gets_them(character):
+    engine = ScriptedEngine(["はーい。"], form=PromptForm.MESSAGES)
+    await Pipeline(character=character, engine=engine, source=QueueSource(comment(1, "元気？", name="ねこ"), None),
+                   outputs=[Collect()]).run()
+    messages = engine.prompts[0].messages
+    assert messages[0] == {"role": "system", "content": character.persona.strip()}
+    assert messages[-1] == {"role": "user", "content": "ねこ: 元気?"}  # made safe for the prompt: NFKC
+
+
+async def test_idle_talk_starts_when_quiet_and_stops_for_comments(character):
+    quiet = character.model_copy(update={"idle": character.idle.model_copy(update={"after_s": 0.05,
+                                                                                   "cooldown_s": 0.05})})
+    engine = ScriptedEngine()
     source, out = QueueSource(), Collect()
     pipeline = Pipeline(character=quiet, engine=engine, source=source, outputs=[out])
     run = asyncio.create_task(pipeline.run())
     await out.wait_for(lambda: any(e.comment_id.startswith("idle:") for e in out.of(ReplyEnded)))
     topic = next(e for e in out.of(ReplyEnded) if e.comment_id.startswith("idle:")).comment_id[5:]
     assert topic in character.topics
+    assert topic in engine.prompts[0].dynamic  # the character's topic prompt
     source.put(comment(1, "来たよ"))
-    await out.wait_for(lambda: any(e.comment_id == "c1" for e in out.of(ReplyEnded)))
+    await out.wait_for(lambda: "c1" in ended_ids(out))
     source.close()
-    await asyncio.wait_for(run, 60)
+    await asyncio.wait_for(run, 10)
+
+
+# -- back-pressure: an output that presents replies over time -------------------------------------
+
+
+async def test_the_next_reply_is_generated_meanwhile_but_shown_only_once_the_last_was_presented(character):
+    engine = ScriptedEngine(["ひとつめ。", "ふたつめ。"])
+    speaker, out = Speaker(), Collect()
+    source = QueueSource(comment(1))
+    pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[speaker, out])
+    run = asyncio.create_task(pipeline.run())
+    await out.wait_for(lambda: out.of(ReplyEnded))
+    source.put(comment(2, "二番目のコメント"))
+    await eventually(lambda: len(engine.prompts) == 2 and engine.chunks_sent == 6)  # both generated
+    assert ended_ids(out) == ["c1"]
+    assert [e.comment.id for e in out.of(CommentSelected)] == ["c1"]  # the second waits to be shown
+    speaker.finish()  # the first reply has been heard
+    await out.wait_for(lambda: ended_ids(out) == ["c1", "c2"])
+    selected = [e for e in out.events if isinstance(e, (CommentSelected, ReplyEnded))]
+    assert [type(e).__name__ for e in selected] == ["CommentSelected", "ReplyEnded"] * 2  # never overlapping
+    speaker.finish()
+    source.close()
+    await asyncio.wait_for(run, 10)
+
+
+async def test_skip_stops_the_reply_being_presented_and_the_next_one_follows(character):
+    engine = ScriptedEngine(["ひとつめ。", "ふたつめ。"])
+    speaker = Speaker()
+    source = QueueSource(comment(1))
+    pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[speaker])
+    run = asyncio.create_task(pipeline.run())
+    await speaker.wait_for(lambda: speaker.of(ReplyEnded))
+    source.put(comment(2, "二番目のコメント"))
+    await eventually(lambda: len(engine.prompts) == 2 and engine.chunks_sent == 6)
+    first = speaker.of(ReplyEnded)[0].reply_id
+    assert pipeline.skip()  # the first reply is still being spoken
+    assert ReplyCancelled(first, "cancelled") in speaker.events
+    await speaker.wait_for(lambda: ended_ids(speaker) == ["c1", "c2"])
+    assert speaker.of(ReplyEnded)[1].stop_reason == "stop"
+    speaker.finish()
+    source.close()
+    await asyncio.wait_for(run, 10)
+
+
+# -- run_pipeline: outputs' lifecycle ------------------------------------------------------------
+
+
+class Lifecycle(Collect):
+    def __init__(self, name: str, log: list[str], fail_start: BaseException | None = None) -> None:
+        super().__init__()
+        self.name = name
+        self._log = log
+        self._fail = fail_start
+        self._closed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._log.append(f"start {self.name}")
+        if self._fail is not None:
+            raise self._fail
+
+    async def run(self) -> None:
+        self._log.append(f"run {self.name}")
+        await self._closed.wait()
+        self._log.append(f"run {self.name} ended")
+
+    async def close(self) -> None:
+        self._log.append(f"close {self.name}")
+        self._closed.set()
+
+
+async def test_outputs_start_in_order_run_and_close_in_reverse(character):
+    log: list[str] = []
+    a, b = Lifecycle("a", log), Lifecycle("b", log)
+    broken = Lifecycle("broken", log, fail_start=OSError("no device"))
+    stats = await run_pipeline(character, QueueSource(comment(1), None), ScriptedEngine(), [a, broken, b])
+    assert stats.answered == 1
+    assert log[:3] == ["start a", "start broken", "start b"]
+    assert log.index("close b") < log.index("close a") and "close broken" not in log  # left out
+    assert "run a ended" in log and "run b ended" in log
+    assert isinstance(a.events[0], RunStarted) and a.events[0].model == "scripted"
+    assert isinstance(a.events[-1], RunEnded) and a.events[-1].answered == 1 and not a.events[-1].interrupted
+    assert not broken.events
+
+
+async def test_a_users_mistake_at_start_stops_the_run_before_anything(character):
+    log: list[str] = []
+    a = Lifecycle("a", log)
+    with pytest.raises(ConfigError, match="port in use"):
+        await run_pipeline(character, QueueSource(comment(1), None), ScriptedEngine(),
+                           [a, Lifecycle("b", log, fail_start=ConfigError("port in use"))])
+    assert log == ["start a", "start b", "close a"]

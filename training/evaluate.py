@@ -6,8 +6,9 @@ Each comment of `characters/NAME/dataset/eval.jsonl` is asked as the bot asks it
 prompt builder (persona, template; the viewer's name when the line's `input` gives one as
 `視聴者名: NAME`; no memory, as for the first comment of a stream) and the character's generation
 options (sampling, repetition controls, length limits), on the engine (`aituber.engine.base.Engine`,
-built by the registry). Sampling is made reproducible with the options' seed `seed + i` for comment i, so
-the base and the tuned model see the same seeds. Replies are scored raw, before the pipeline's output filter,
+built by the registry). Sampling is seeded once per model, when it loads (`--seed`): CTranslate2 seeds each
+worker thread's sampler at its first use, so a whole run is reproducible (the same comments in the same
+order), not each reply on its own. Replies are scored raw, before the pipeline's output filter,
 so an NG word counted here is one the model said.
 
 Stop strings: by default (`stops="model"`) the template's own stop strings (for `instruction`: `###` and
@@ -218,9 +219,9 @@ class _Asker:
         device, _, compute_type = engine.info.detail.partition(", ")
         self.report = ModelReport(model_dir=Path(model_dir), device=device, compute_type=compute_type)
 
-    async def ask(self, source: str, comment: str, viewer: str | None, seed: int) -> None:
+    async def ask(self, source: str, comment: str, viewer: str | None) -> None:
         prompt = self.builder.build(comment, viewer, form=self.engine.info.prompt_form)
-        done = await complete(self.engine, prompt, dataclasses.replace(self.options, seed=seed))
+        done = await complete(self.engine, prompt, self.options)
         self.report.replies.append(Reply(source, comment, done.text, done.stop_reason, done.first_text_s,
                                          done.total_s, done.tokens))
         self.report.ng_hits.append(self.moderator.ng_hits(done.text))
@@ -242,7 +243,7 @@ async def _run_models(character: Character, model_dirs: Sequence[str | Path],
     async with contextlib.AsyncExitStack() as stack:
         askers = []
         for model_dir in model_dirs:
-            settings = EngineSettings(model=model_dir, device=device, compute_type=compute_type,
+            settings = EngineSettings(model=model_dir, device=device, compute_type=compute_type, seed=seed,
                                       cache_prefix=character.prompt.static_prompt)
             engine = await asyncio.to_thread(create_engine, settings)
             stack.push_async_callback(engine.close)
@@ -250,7 +251,7 @@ async def _run_models(character: Character, model_dirs: Sequence[str | Path],
             askers.append(_Asker(character, engine, model_dir, options))
         for i, (source, comment, viewer) in enumerate(comments):
             for asker in (askers if i % 2 == 0 else askers[::-1]):
-                await asker.ask(source, comment, viewer, seed + i)
+                await asker.ask(source, comment, viewer)
             if progress is not None:
                 progress(i + 1, len(comments))
         return [asker.report for asker in askers]

@@ -30,8 +30,6 @@ class GenerationOptions:
     repetition_penalty: float = 1.1
     no_repeat_ngram_size: int = 0
     stop_strings: tuple[str, ...] = ()
-    seed: int | None = None
-    """Sampling seed for this reply (evaluation); None = the engine's own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +74,10 @@ class EngineSettings:
     compute_type: str = "auto"
     threads: int = 0
     """CPU threads for generation; 0 = the engine's default."""
+    seed: int | None = None
+    """Seed the engine's sampler once, when it loads: a run asked the same things in the same order
+    samples the same replies (CTranslate2 seeds each worker thread's generator once, so a seed cannot
+    be set reply by reply). None = random."""
     cache_prefix: bool = True
     """Keep the model state after the fixed persona prefix between replies, where the engine can
     (CTranslate2's `static_prompt`); the character's `[prompt] static_prompt`."""

@@ -116,8 +116,6 @@ class CTranslate2Engine:
         with self._lock:
             if self._generator is None:
                 raise GenerationError("the engine is closed")
-            if options.seed is not None:
-                ctranslate2.set_random_seed(options.seed)
             steps = self._generator.generate_tokens(
                 tokens,
                 max_length=options.max_new_tokens,
@@ -218,5 +216,7 @@ def create_engine(settings: EngineSettings) -> CTranslate2Engine:
     """The registry's factory (aituber.engine.registry): loads the model, so call it in a thread."""
     if settings.options:
         raise ConfigError(f"the ctranslate2 engine takes no option(s) {', '.join(sorted(settings.options))}")
+    if settings.seed is not None:
+        ctranslate2.set_random_seed(settings.seed)  # before the first sampled token of this engine's threads
     return CTranslate2Engine(settings.model, settings.device, settings.compute_type, settings.threads,
                              static_prompt=settings.cache_prefix)

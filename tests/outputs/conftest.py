@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-MOSQUITTO = Path("/usr/sbin/mosquitto")
 
 
 def free_port() -> int:
@@ -52,7 +51,7 @@ class Mosquitto:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([str(MOSQUITTO), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while True:
             if self.proc.poll() is not None:
@@ -83,9 +82,16 @@ class Mosquitto:
         self.proc = None
 
 
+def mosquitto_binary() -> str:
+    """The broker found on PATH (Debian: /usr/sbin/mosquitto), or skip the test saying how to get it."""
+    found = shutil.which("mosquitto")
+    if found is None:
+        pytest.skip("needs the mosquitto broker on PATH (apt-get install mosquitto)")
+    return found
+
+
 def _require_mosquitto() -> None:
-    if not MOSQUITTO.exists() and shutil.which("mosquitto") is None:
-        pytest.skip("needs the mosquitto broker at /usr/sbin/mosquitto (apt-get install mosquitto)")
+    mosquitto_binary()
 
 
 @pytest.fixture
