@@ -338,8 +338,9 @@ def view_model_text(value: Any) -> str:
     return content
 
 
-_JEWELS_LINE = re.compile(r"\s*sent\s+(?P<gift>.+?)(?:\s+for\s+(?P<jewels>\d[\d,.]*)\s+jewels?)?\s*", re.I)
-_JEWEL_COUNT = re.compile(r"(\d[\d,.]*)\s*(?:jewels?|ジュエル)", re.I)
+_JEWELS_LINE = re.compile(r"\s*sent\s+(?P<gift>.+?)(?:\s+for\s+(?P<jewels>\d[\d,.]*)\s+jewels?)?\s*",
+                          re.IGNORECASE)
+_JEWEL_COUNT = re.compile(r"(\d[\d,.]*)\s*(?:jewels?|ジュエル)", re.IGNORECASE)
 
 
 def parse_jewels_line(line: str, a11y_label: str = "") -> tuple[str | None, int | None]:

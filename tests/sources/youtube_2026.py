@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from aituber.core.comment import CommentKind
@@ -112,14 +111,3 @@ def chipped_texts(response: dict[str, Any]) -> dict[str, tuple[str, str]]:
             runs = "".join(r.get("text", "") for r in renderer["message"]["runs"])
             out[renderer["id"]] = (title, runs)
     return out
-
-
-def as_yt_dlp_lines(actions: list[dict[str, Any]], step_ms: int = 1000) -> str:
-    """Actions as yt-dlp's `*.live_chat.json` replay lines, `step_ms` apart."""
-    lines = [{"replayChatItemAction": {"actions": [a], "videoOffsetTimeMsec": str((n + 1) * step_ms)}}
-             for n, a in enumerate(actions)]
-    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-
-
-def path_of(name: str) -> Path:
-    return require_shared("fixtures", "youtube") / name
