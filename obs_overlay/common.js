@@ -230,6 +230,7 @@
       kind: str(c.kind) || "text",
       amount,
       currency: typeof c.currency === "string" && c.currency ? c.currency.toUpperCase() : null,
+      giftName: typeof c.gift_name === "string" ? c.gift_name : "",
       author: {
         name: str(a.name),
         channelId: str(a.channel_id),
@@ -392,6 +393,13 @@
     return "blue";
   }
 
+  /** A Jewels gift's badge: "Gold coin · 10 Jewels", or whichever of the two is known. */
+  function jewelsLabel(comment) {
+    const n = comment.amount;
+    const price = typeof n === "number" && n > 0 ? `${n.toLocaleString("ja-JP")} Jewels` : "";
+    return [comment.giftName, price].filter(Boolean).join(" · ") || "Jewels";
+  }
+
   function formatAmount(amount, currency) {
     if (typeof amount !== "number" || !Number.isFinite(amount)) return "";
     if (currency) {
@@ -416,6 +424,8 @@
           (comment.kind === "super_chat" ? "Super Chat" : "Super Sticker");
         return { cls: comment.kind, tier: tierOf(comment.amount, comment.currency), label };
       }
+      case "jewels":
+        return { cls: "jewels", tier: "jewels", label: jewelsLabel(comment) };
       case "membership":
         return { cls: "membership", tier: "member", label: "メンバー" };
       case "gift": {

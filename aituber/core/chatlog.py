@@ -7,6 +7,9 @@ One JSON object per line::
                 "member": false, "verified": false},
      "kind": "text", "text": "こんにちは", "amount": null, "currency": null, "timestamp": 1764300000.0}
 
+A Jewels gift has ``"kind": "jewels"``, ``"amount"`` its price in Jewels, ``"currency": "JEWELS"`` and
+``"gift_name"`` (``"Gold coin"``); the key is written only when a comment has a gift name.
+
 Only ``text`` and ``author`` are required; ``author`` may also be a plain name string. A transcript
 line is the same object with ``"type": "comment"``; transcript lines of other types are not comments
 and are ignored, except ``{"type": "deleted", "comment_id": ...}``, which deletes a queued comment.
@@ -92,6 +95,9 @@ def parse_record(obj: Any, *, default_id: str) -> SourceItem | None:
     currency = obj.get("currency")
     if currency is not None and not isinstance(currency, str):
         raise ValueError("'currency' must be a string such as \"JPY\"")
+    gift_name = obj.get("gift_name")
+    if gift_name is not None and not isinstance(gift_name, str):
+        raise ValueError("'gift_name' must be a string such as \"Gold coin\"")
     offset_s = _number(obj, "offset_s")
     return Comment(
         id=str(comment_id),
@@ -102,6 +108,7 @@ def parse_record(obj: Any, *, default_id: str) -> SourceItem | None:
         currency=currency,
         timestamp=_number(obj, "timestamp") or 0.0,
         offset_s=offset_s,
+        gift_name=gift_name,
     )
 
 
@@ -124,6 +131,8 @@ def comment_to_record(comment: Comment) -> dict[str, Any]:
         "currency": comment.currency,
         "timestamp": comment.timestamp,
     }
+    if comment.gift_name is not None:
+        record["gift_name"] = comment.gift_name
     if comment.offset_s is not None:
         record["offset_s"] = round(comment.offset_s, 3)
     return record

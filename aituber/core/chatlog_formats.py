@@ -7,7 +7,8 @@ Formats (see docs/sources.md):
   "videoOffsetTimeMsec": "..."}}``; lines captured live carry ``videoOffsetTimeMsec`` (maybe
   negative) and ``"isLive": true`` beside it instead.
 - ``chat-downloader``: a JSON array or JSON Lines of flat objects (``message_type``, ``message``,
-  ``author``, ``timestamp`` in µs, ``time_in_seconds``, ``money``).
+  ``author``, ``timestamp`` in µs, ``time_in_seconds``, ``money``); its 2026 fork adds Jewels gifts
+  (``gift_message_view_model``), chat summaries (``banner_chat_summary``) and polls (``poll``).
 - ``pytchat``: its ``JsonfileArchiver``: one raw YouTube action per line.
 
 `decode_log` yields, per line (or array element), the line number and either the decoded items or
@@ -24,9 +25,16 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from aituber.core.chatlog import parse_record
-from aituber.core.comment import Author, Comment, CommentDeleted, CommentKind
+from aituber.core.comment import JEWELS_CURRENCY, Author, Comment, CommentDeleted, CommentKind
 from aituber.core.youtube_items import (
+    BANNER,
+    DONATION,
+    ENGAGEMENT,
+    GIFT_ANIMATION,
+    MODE_CHANGE,
     OTHER,
+    PLACEHOLDER,
+    SYSTEM,
     TICKER,
     AuthorCommentsDeleted,
     Converted,
@@ -35,6 +43,7 @@ from aituber.core.youtube_items import (
     currency_code,
     offset_ms_to_s,
     parse_amount,
+    parse_jewels_line,
 )
 
 
@@ -186,15 +195,18 @@ _CD_KINDS = {
     "legacy_paid_message": CommentKind.MEMBERSHIP,
     "sponsorships_gift_redemption_announcement": CommentKind.MEMBERSHIP,
     "sponsorships_gift_purchase_announcement": CommentKind.GIFT,
+    "gift_message_view_model": CommentKind.JEWELS,
 }
 _CD_IGNORED = {
-    "placeholder_item": Ignored("placeholder"),
-    "viewer_engagement_message": Ignored("system_message"),
-    "mode_change_message": Ignored("system_message"),
-    "donation_announcement": Ignored("donation"),
-    "banner": Ignored("banner"),
-    "banner_header": Ignored("banner"),
-    "remove_banner": Ignored("banner"),
+    "placeholder_item": PLACEHOLDER,
+    "viewer_engagement_message": ENGAGEMENT,
+    "mode_change_message": MODE_CHANGE,
+    "donation_announcement": DONATION,
+    "banner": BANNER,
+    "banner_header": BANNER,
+    "remove_banner": BANNER,
+    "tooltip": SYSTEM,
+    "purchased_product_message": SYSTEM,
 }
 
 
@@ -254,6 +266,28 @@ def _cd_money(obj: dict[str, Any]) -> tuple[float | None, str | None]:
     raise ValueError("'money' has neither 'amount' nor 'text'")
 
 
+def _cd_poll(obj: dict[str, Any]) -> Ignored:
+    """The fork's `poll`: `poll_question` and `poll_choices[].text` (context only, never an error)."""
+    question = obj.get("poll_question")
+    choices = obj.get("poll_choices")
+    options = tuple(c["text"] for c in choices if isinstance(c, dict) and isinstance(c.get("text"), str)) \
+        if isinstance(choices, list) else ()
+    return Ignored("poll", question if isinstance(question, str) else "", options)
+
+
+def _cd_jewels(obj: dict[str, Any], message_id: str, offset_s: float | None, usec: float | None) -> Comment:
+    """The fork's `gift_message_view_model`: YouTube's line in `message`, the sender's @handle."""
+    text = _cd_str(obj, "message")
+    label = obj.get("gift_image_a11y_label")
+    gift, jewels = parse_jewels_line(text, label if isinstance(label, str) else "")
+    author = _cd_author(obj, False)
+    author = Author(name=author.name.strip(), channel_id=author.channel_id, is_owner=author.is_owner,
+                    is_moderator=author.is_moderator, is_member=author.is_member, is_verified=author.is_verified)
+    return Comment(id=message_id, author=author, text=text, kind=CommentKind.JEWELS,
+                   amount=None if jewels is None else float(jewels), currency=JEWELS_CURRENCY,
+                   timestamp=usec / 1_000_000 if usec else 0.0, offset_s=offset_s, gift_name=gift)
+
+
 def _chat_downloader_decoder(name: str) -> LineDecoder:
     """chat-downloader's flat objects. Offset: `time_in_seconds` (replays), else the time since
     the first `timestamp` (µs; chats saved live)."""
@@ -291,6 +325,8 @@ def _chat_downloader_decoder(name: str) -> LineDecoder:
             return (AuthorCommentsDeleted(channel_id=channel_id, offset_s=offset_s),)
         if isinstance(action_type, str) and "ticker" in action_type:
             return (TICKER,)
+        if isinstance(action_type, str) and "interactivity_widget" in action_type:
+            return (GIFT_ANIMATION,)  # the gift's animation; the gift itself is its own item
         kind = _CD_KINDS.get(message_type) if isinstance(message_type, str) else None
         if kind is None:
             if message_type is None:
@@ -299,10 +335,17 @@ def _chat_downloader_decoder(name: str) -> LineDecoder:
                 raise ValueError("'message_type' must be a string")
             if message_type.startswith("ticker_"):
                 return (TICKER,)
+            if message_type == "banner_chat_summary":
+                summary = obj.get("message")
+                return (Ignored("chat_summary", summary.strip() if isinstance(summary, str) else ""),)
+            if message_type == "poll":
+                return (_cd_poll(obj),)
             return (_CD_IGNORED.get(message_type, OTHER),)
         message_id = obj.get("message_id")
         if not isinstance(message_id, str) or not message_id:
             message_id = f"{name}:{line_no}"
+        if kind is CommentKind.JEWELS:
+            return (_cd_jewels(obj, message_id, offset_s, usec),)
         text = _cd_str(obj, "message")
         if kind is CommentKind.MEMBERSHIP and not text:
             text = _cd_str(obj, "header_primary_text") or _cd_str(obj, "header_secondary_text")

@@ -12,10 +12,21 @@ class CommentKind(enum.StrEnum):
     SUPER_STICKER = "super_sticker"
     MEMBERSHIP = "membership"
     GIFT = "gift"
+    """Memberships given to other viewers."""
+    JEWELS = "jewels"
+    """A Jewels gift ("sent Gold coin for 10 Jewels"): bought with money, like a super sticker."""
 
     @property
     def is_paid(self) -> bool:
-        return self in (CommentKind.SUPER_CHAT, CommentKind.SUPER_STICKER)
+        """Money went to the channel: ranked first, and always answered or thanked."""
+        return self in _PAID_KINDS
+
+
+_PAID_KINDS = frozenset({CommentKind.SUPER_CHAT, CommentKind.SUPER_STICKER, CommentKind.JEWELS})
+
+JEWELS_CURRENCY = "JEWELS"
+"""The `currency` of a Jewels gift: its `amount` is the number of Jewels it cost (YouTube's own
+virtual currency, not an ISO 4217 code)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +41,9 @@ class Author:
 
 @dataclass(frozen=True, slots=True)
 class Comment:
-    """One chat item. `text` is the viewer's text as written; `timestamp` is unix seconds."""
+    """One chat item. `text` is the viewer's text as written (for items the viewer writes nothing in,
+    YouTube's line about it); `timestamp` is unix seconds. `amount` and `currency` (ISO 4217, or
+    `JEWELS_CURRENCY`) say what a paid item cost."""
 
     id: str
     author: Author
@@ -41,6 +54,8 @@ class Comment:
     timestamp: float = 0.0
     offset_s: float | None = field(default=None, compare=False)
     """Seconds since the start of the recorded log or run, where the source knows it."""
+    gift_name: str | None = None
+    """The gift of a Jewels gift ("Gold coin"); None for every other kind."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,11 @@
 
 Pure: no I/O, the time is a parameter (`now`, seconds). The queue is bounded: when it is full, the comment
 with the lowest standing (kind, amount and question-ness minus waiting time) is dropped, "queue_full".
-Comments older than `max_age_s` are dropped "stale". A paid message (super chat, super sticker) is never
-dropped that way: when it cannot be answered in time (it waited `paid_max_wait_s`, the queue is full of
-paid messages, or `thanks_burst_size` of them arrived within `thanks_burst_window_s`) it moves to the
-thanks list ("paid_thanked"), which `take_thanks` hands out in batches to be thanked collectively.
+Comments older than `max_age_s` are dropped "stale". A paid message (its kind `is_paid`: super chat,
+super sticker, Jewels gift) is never dropped that way: when it cannot be answered in time (it waited
+`paid_max_wait_s`, the queue is full of paid messages, or `thanks_burst_size` of them arrived within
+`thanks_burst_window_s`) it moves to the thanks list ("paid_thanked"), which `take_thanks` hands out in
+batches to be thanked collectively.
 
 `IdleTalk` proposes a topic when nothing has been selected for a while.
 """
@@ -21,16 +22,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aituber.core.comment import Comment, CommentKind
+from aituber.core.comment import JEWELS_CURRENCY, Comment, CommentKind
 from aituber.core.normalize import normalize, squash, viewer_key
 
 __all__ = ["DROP_REASONS", "Dropped", "IdleTalk", "QueueSettings", "SelectionQueue", "is_question"]
 
 DROP_REASONS = ("queue_full", "stale", "deleted", "duplicate", "paid_thanked")
 
-_SUPER_CHAT, _SUPER_STICKER = CommentKind.SUPER_CHAT, CommentKind.SUPER_STICKER
+_PAID = frozenset(kind for kind in CommentKind if kind.is_paid)
 _MEMBERSHIP, _GIFT = CommentKind.MEMBERSHIP, CommentKind.GIFT
-assert {k for k in CommentKind if k.is_paid} == {_SUPER_CHAT, _SUPER_STICKER}
 
 _YEN_PER_UNIT = (
     ("JPY", 1.0),
@@ -50,6 +50,10 @@ _YEN_PER_UNIT = (
     ("INR", 1.8),
     ("BRL", 27.0),
     ("MXN", 8.0),
+    # A Jewel costs a viewer about one US cent: bundle prices vary with size and promotions, and the
+    # creator earns one Ruby (1 US cent) per Jewel. At ¥150 a dollar that is about ¥1.5, so a
+    # "Gold coin for 10 Jewels" ranks like a ¥15 super chat: above every unpaid comment.
+    (JEWELS_CURRENCY, 1.5),
 )
 
 
@@ -61,7 +65,7 @@ class QueueSettings:
     character_aliases: tuple[str, ...] = ()
     """Other names viewers call the character by (mentions score higher)."""
     paid_weight: float = 100.0
-    """Super chat / super sticker."""
+    """A paid item: super chat, super sticker, Jewels gift."""
     membership_weight: float = 60.0
     """A new member (membership or gifted memberships)."""
     member_weight: float = 15.0
@@ -88,7 +92,7 @@ class QueueSettings:
     thanks_max_batch: int = 10
     """...unless the batch reached this size."""
     yen_per_unit: tuple[tuple[str, float], ...] = _YEN_PER_UNIT
-    """Rough rates to compare amounts across currencies; unknown currencies count as yen."""
+    """Rough rates to compare amounts across currencies (and Jewels); unknown currencies count as yen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +177,7 @@ class SelectionQueue:
         s = self.settings
         kind = comment.kind
         score = 0.0
-        if kind is _SUPER_CHAT or kind is _SUPER_STICKER:
+        if kind in _PAID:
             score += s.paid_weight + s.amount_weight * math.log10(1.0 + self.yen(comment))
         elif kind is _MEMBERSHIP or kind is _GIFT:
             score += s.membership_weight
@@ -279,8 +283,7 @@ class SelectionQueue:
         if comment.id in entries:
             self._drop(comment, "duplicate", dropped)
             return dropped
-        kind = comment.kind
-        paid = kind is _SUPER_CHAT or kind is _SUPER_STICKER
+        paid = comment.kind in _PAID
         if paid and s.thanks_burst_size > 0:
             arrivals = self._paid_arrivals
             arrivals.append(now)

@@ -6,16 +6,22 @@ removes one item, `markChatItemsByAuthorAsDeletedAction` all of one viewer's; ti
 polls and placeholders carry no new comment. `convert_action` turns one action into a chat item, a
 by-author deletion, or an `Ignored` with the reason; anything malformed raises ValueError with a
 short reason. The recorded-log formats (yt-dlp, pytchat's archive) and the live source share it.
+
+Items seen in 2026: Jewels gifts (`giftMessageViewModel`, a view model with `{"content": ...}`
+texts instead of runs) become `CommentKind.JEWELS`; text messages may carry leaderboard chips
+(`beforeContentButtons`, "CROWN #3") beside their message, never in it; banners are pinned messages,
+AI chat summaries or links to other streams; creator goals come as ticker chips.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aituber.core.comment import Author, Comment, CommentDeleted, CommentKind
+from aituber.core.comment import JEWELS_CURRENCY, Author, Comment, CommentDeleted, CommentKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +29,10 @@ class Ignored:
     """An action that is no chat item (a ticker, a banner, a placeholder...); `reason` names it."""
 
     reason: str
+    text: str = ""
+    """What a pinned message, chat summary or poll (its question) says, as context; else ""."""
+    options: tuple[str, ...] = ()
+    """A poll's options."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +48,23 @@ Converted = Comment | CommentDeleted | AuthorCommentsDeleted | Ignored
 PLACEHOLDER = Ignored("placeholder")
 TICKER = Ignored("ticker")
 BANNER = Ignored("banner")
+"""A banner other than a pinned message or a chat summary (a link to another stream), or its removal."""
 POLL = Ignored("poll")
+ENGAGEMENT = Ignored("engagement")
+"""YouTube's notices in the chat: welcome and guidelines, subscribers-only mode."""
+MODE_CHANGE = Ignored("mode_change")
+"""Slow mode, members-only mode... switched on or off."""
+CREATOR_GOAL = Ignored("creator_goal")
+GIFT_ANIMATION = Ignored("gift_animation")
+"""The on-stream animation of a Jewels gift; the gift itself comes as its own chat item."""
 SYSTEM = Ignored("system_message")
 DONATION = Ignored("donation")
 OTHER = Ignored("other")
+
+#: Every reason an action is passed over for (`SourceStats.ignored` also counts "duplicate" and
+#: "before_start", which the sources add).
+IGNORED_REASONS = ("placeholder", "ticker", "banner", "pinned", "chat_summary", "poll", "engagement",
+                   "mode_change", "creator_goal", "gift_animation", "system_message", "donation", "other")
 
 # -- money ---------------------------------------------------------------------------------------
 
@@ -303,6 +326,60 @@ def _gift_redemption(r: dict[str, Any], offset_s: float | None) -> Comment:
                    kind=CommentKind.MEMBERSHIP, timestamp=_timestamp_s(r), offset_s=offset_s)
 
 
+def view_model_text(value: Any) -> str:
+    """A view model's text, `{"content": "...", "styleRuns": [...]}` -> its content."""
+    if value is None:
+        return ""
+    if not isinstance(value, dict):
+        raise ValueError("a view-model text is not an object")
+    content = value.get("content", "")
+    if not isinstance(content, str):
+        raise ValueError("a view-model text's 'content' is not a string")
+    return content
+
+
+_JEWELS_LINE = re.compile(r"\s*sent\s+(?P<gift>.+?)(?:\s+for\s+(?P<jewels>\d[\d,.]*)\s+jewels?)?\s*",
+                          re.IGNORECASE)
+_JEWEL_COUNT = re.compile(r"(\d[\d,.]*)\s*(?:jewels?|ジュエル)", re.IGNORECASE)
+
+
+def parse_jewels_line(line: str, a11y_label: str = "") -> tuple[str | None, int | None]:
+    """YouTube's line about a Jewels gift -> (gift name, Jewels), either None when it does not say.
+
+    "sent Gold coin for 10 Jewels" -> ("Gold coin", 10); "sent Sparkles" -> ("Sparkles", None). Other
+    wordings ("Sent a gift", other languages): the Jewels from any "<n> Jewels" (or "ジュエル"), the
+    gift from the image's label ("@name sent a gift, Sparkles", "..., Image of a star").
+    """
+    match = _JEWELS_LINE.fullmatch(line)
+    if match is not None and match.group("gift").lower() != "a gift":
+        count = match.group("jewels")
+        return match.group("gift"), _jewels_number(count) if count else None
+    count_match = _JEWEL_COUNT.search(line)
+    jewels = _jewels_number(count_match.group(1)) if count_match else None
+    gift = a11y_label.rpartition(", ")[2].strip().removeprefix("Image of ") if ", " in a11y_label else ""
+    return gift or None, jewels
+
+
+def _jewels_number(text: str) -> int | None:
+    digits = text.replace(",", "").replace(".", "")
+    return int(digits) if digits.isdigit() else None
+
+
+def _jewels_gift(vm: dict[str, Any], offset_s: float | None) -> Comment:
+    """A Jewels gift (`giftMessageViewModel`): the sender's @handle (no channel id), YouTube's line
+    ("sent Gold coin for 10 Jewels") as the text, the gift's name and its price in Jewels."""
+    text = view_model_text(vm.get("text"))
+    label = vm.get("giftImageA11yLabel")
+    gift, jewels = parse_jewels_line(text, label if isinstance(label, str) else "")
+    channel_id = vm.get("authorExternalChannelId", "")
+    if not isinstance(channel_id, str):
+        raise ValueError("'authorExternalChannelId' is not a string")
+    author = Author(name=view_model_text(vm.get("authorName")).strip(), channel_id=channel_id)
+    return Comment(id=_item_id(vm), author=author, text=text, kind=CommentKind.JEWELS,
+                   amount=None if jewels is None else float(jewels), currency=JEWELS_CURRENCY,
+                   timestamp=_timestamp_s(vm), offset_s=offset_s, gift_name=gift)
+
+
 _ITEM_CONVERTERS = {
     "liveChatTextMessageRenderer": _text_message,
     "liveChatPaidMessageRenderer": _paid_message,
@@ -311,12 +388,13 @@ _ITEM_CONVERTERS = {
     "liveChatLegacyPaidMessageRenderer": _legacy_paid,
     "liveChatSponsorshipsGiftPurchaseAnnouncementRenderer": _gift_purchase,
     "liveChatSponsorshipsGiftRedemptionAnnouncementRenderer": _gift_redemption,
+    "giftMessageViewModel": _jewels_gift,
 }
 
 _IGNORED_ITEMS = {
     "liveChatPlaceholderItemRenderer": PLACEHOLDER,
-    "liveChatViewerEngagementMessageRenderer": SYSTEM,
-    "liveChatModeChangeMessageRenderer": SYSTEM,
+    "liveChatViewerEngagementMessageRenderer": ENGAGEMENT,
+    "liveChatModeChangeMessageRenderer": MODE_CHANGE,
     "liveChatModerationMessageRenderer": SYSTEM,
     "liveChatAutoModMessageRenderer": SYSTEM,
     "liveChatPurchasedProductMessageRenderer": SYSTEM,
@@ -325,14 +403,81 @@ _IGNORED_ITEMS = {
 
 _IGNORED_ACTIONS = {
     "addLiveChatTickerItemAction": TICKER,
-    "addBannerToLiveChatCommand": BANNER,
     "removeBannerForLiveChatCommand": BANNER,
-    "showLiveChatActionPanelAction": POLL,
-    "updateLiveChatPollAction": POLL,
     "closeLiveChatActionPanelAction": POLL,
     "showLiveChatTooltipCommand": SYSTEM,
     "addLiveChatTextMessageFromTemplateAction": SYSTEM,
+    "liveChatReportModerationStateCommand": SYSTEM,
+    "showCreatorGoalTickerChipCommand": CREATOR_GOAL,
+    "addInteractivityWidgetAction": GIFT_ANIMATION,
+    "updateOrAddInteractivityWidgetAction": GIFT_ANIMATION,
 }
+
+
+# -- what passed-over items say (context only: a shape we do not know gives "", never an error) --------
+
+
+def _get(value: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _context_text(value: Any) -> str:
+    try:
+        return runs_text(value).strip()
+    except (ValueError, KeyError):
+        return ""
+
+
+def _banner(command: Any) -> Ignored:
+    """`addBannerToLiveChatCommand`: a pinned message, an AI chat summary, or another banner."""
+    banner = _get(command, "bannerRenderer", "liveChatBannerRenderer")
+    contents = _get(banner, "contents")
+    if not isinstance(contents, dict):
+        return BANNER
+    banner_type = _get(banner, "bannerType")
+    summary = contents.get("liveChatBannerChatSummaryRenderer")
+    if summary is not None or banner_type == "LIVE_CHAT_BANNER_TYPE_CHAT_SUMMARY":
+        # "Chat summary\nAuto-generated experiment • Quality may vary\n<the summary>"
+        lines = _context_text(_get(summary, "chatSummary")).splitlines()
+        return Ignored("chat_summary", lines[-1].strip() if lines else "")
+    pinned = contents.get("liveChatTextMessageRenderer")
+    if pinned is not None or banner_type == "LIVE_CHAT_BANNER_TYPE_PINNED_MESSAGE":
+        return Ignored("pinned", _context_text(_get(pinned, "message")))
+    return BANNER
+
+
+def _poll(poll: Any) -> Ignored:
+    """A `pollRenderer`: its question and options."""
+    question = _context_text(_get(poll, "header", "pollHeaderRenderer", "pollQuestion"))
+    choices = _get(poll, "choices")
+    options = tuple(_context_text(_get(choice, "text")) for choice in choices) if isinstance(choices, list) else ()
+    return Ignored("poll", question, options)
+
+
+def _engagement(renderer: Any) -> Ignored:
+    """YouTube's notice; a poll's result is one too (icon POLL: "question\noption (53%)\n...")."""
+    if _get(renderer, "icon", "iconType") == "POLL":
+        return Ignored("poll", _context_text(_get(renderer, "message")))
+    return ENGAGEMENT
+
+
+def _ignored_action(key: str, value: Any) -> Ignored | None:
+    ignored = _IGNORED_ACTIONS.get(key)
+    if ignored is not None:
+        return ignored
+    if key == "addBannerToLiveChatCommand":
+        return _banner(value)
+    if key == "showLiveChatActionPanelAction":
+        return _poll(_get(value, "panelToShow", "liveChatActionPanelRenderer", "contents", "pollRenderer"))
+    if key == "updateLiveChatPollAction":
+        return _poll(_get(value, "pollToUpdate", "pollRenderer"))
+    if "CreatorGoal" in key:  # show / update / remove the creator-goal chip
+        return CREATOR_GOAL
+    return None
 
 
 def convert_item(item: Any, offset_s: float | None = None) -> Comment | Ignored:
@@ -347,7 +492,7 @@ def convert_item(item: Any, offset_s: float | None = None) -> Comment | Ignored:
             return convert(renderer, offset_s)
         ignored = _IGNORED_ITEMS.get(key)
         if ignored is not None:
-            return ignored
+            return _engagement(renderer) if ignored is ENGAGEMENT else ignored
     return OTHER
 
 
@@ -381,8 +526,8 @@ def convert_action(action: Any, offset_s: float | None = None) -> Converted:
         if not isinstance(replace, dict):
             raise ValueError("'replaceChatItemAction' is not an object")
         return convert_item(replace.get("replacementItem"), offset_s)
-    for key in action:
-        ignored = _IGNORED_ACTIONS.get(key)
+    for key, value in action.items():
+        ignored = _ignored_action(key, value)
         if ignored is not None:
             return ignored
     return OTHER

@@ -5,12 +5,16 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from aituber.core.comment import Comment
+from aituber.core.comment import Comment, CommentKind
 from aituber.core.events import CommentSelected, CommentSkipped, Event, ReplyEnded
 from aituber.outputs.base import OutputBase, OutputContext
 
 
 def _badge(comment: Comment) -> str:
+    if comment.kind is CommentKind.JEWELS:  # [jewels Gold coin, 10 Jewels]
+        price = f"{comment.amount:,.0f} Jewels" if comment.amount is not None else ""
+        detail = ", ".join(part for part in (comment.gift_name, price) if part)
+        return f" [jewels {detail}]" if detail else " [jewels]"
     if comment.amount is not None:
         amount = f"{comment.amount:,.0f}" if comment.amount == int(comment.amount) else f"{comment.amount:,.2f}"
         return f" [{comment.kind.value} {amount} {comment.currency or ''}]".rstrip("]").rstrip() + "]"

@@ -129,7 +129,7 @@ class ReplayChatSource:
             if type(item) is Comment:
                 kinds[item.kind.value] += 1
                 item = Comment(item.id, item.author, item.text, item.kind, item.amount, item.currency,
-                               clock(), here)
+                               clock(), here, item.gift_name)
             else:
                 kinds["deleted"] += 1
                 item = CommentDeleted(item.comment_id, here)

@@ -342,7 +342,7 @@ class _Poller:
             self.authors.note(converted)
             stats.kinds[converted.kind.value] += 1
             batch.append(Comment(converted.id, converted.author, converted.text, converted.kind,
-                                 converted.amount, converted.currency, now, offset_s))
+                                 converted.amount, converted.currency, now, offset_s, converted.gift_name))
         elif isinstance(converted, CommentDeleted):
             stats.kinds["deleted"] += 1
             batch.append(CommentDeleted(converted.comment_id, offset_s))

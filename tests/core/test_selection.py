@@ -27,6 +27,16 @@ def paid(text: str = "応援してます", amount: float = 500, **kw: object) ->
     return comment(text, kind=CommentKind.SUPER_CHAT, amount=amount, **kw)  # type: ignore[arg-type]
 
 
+def jewels(jewel_count: float | None = 10, author: Author | None = None) -> Comment:
+    """A Jewels gift as YouTube's line says it: "sent Gold coin for 10 Jewels"."""
+    n = next(_ids)
+    return Comment(id=f"j{n}", author=author or viewer(n), text=f"sent Gold coin for {jewel_count} Jewels",
+                   kind=CommentKind.JEWELS, amount=jewel_count, currency="JEWELS", gift_name="Gold coin")
+
+
+PAID_KINDS = [k for k in CommentKind if k.is_paid]
+
+
 def reasons(dropped: list[Dropped]) -> list[str]:
     return [d.reason for d in dropped]
 
@@ -96,6 +106,44 @@ def test_kind_order() -> None:
         q.push(c, 0.0)
     order = [q.pop(0.0)[0] for _ in range(5)]
     assert order == [super_chat, new_member, member, question, plain]
+
+
+def test_a_jewels_gift_ranks_with_the_paid_items_by_its_yen_value() -> None:
+    q = SelectionQueue(QueueSettings(thanks_burst_size=0))
+    gift = jewels(10)
+    assert q.yen(gift) == 15.0  # about one US cent, ¥1.5, a Jewel
+    new_member = comment("", kind=CommentKind.MEMBERSHIP)
+    owner_question = comment("ミカちゃん何してるの？", viewer(901, is_owner=True, is_member=True))
+    small_chat = paid(amount=10)
+    big_gift = jewels(1000)  # ¥1,500
+    big_chat = paid(amount=1000)
+    for c in (new_member, owner_question, gift, small_chat, big_gift, big_chat):
+        q.push(c, 0.0)
+    order = [q.pop(0.0)[0] for _ in range(6)]
+    assert order == [big_gift, big_chat, gift, small_chat, new_member, owner_question]
+
+
+@pytest.mark.parametrize("kind", PAID_KINDS)
+def test_every_paid_kind_is_never_dropped_and_is_thanked_when_overdue(kind: CommentKind) -> None:
+    q = SelectionQueue(QueueSettings(max_size=1, max_age_s=60.0, paid_max_wait_s=45.0, thanks_burst_size=0,
+                                     thanks_settle_s=0.0))
+    item = comment("", kind=kind, amount=1.0, currency="JEWELS" if kind is CommentKind.JEWELS else "JPY")
+    q.push(item, 0.0)
+    plain = comment("こんにちは")
+    assert [(d.comment, d.reason) for d in q.push(plain, 1.0)] == [(plain, "queue_full")]  # the paid one stays
+    assert q.take_thanks(46.0) == [item]
+
+
+def test_a_burst_of_jewels_gifts_and_stickers_is_thanked_together() -> None:
+    q = SelectionQueue(QueueSettings(thanks_burst_size=3, thanks_burst_window_s=10.0, thanks_settle_s=2.0))
+    gift, sticker, other_gift = jewels(10), comment("", kind=CommentKind.SUPER_STICKER, amount=90.0,
+                                                   currency="JPY"), jewels(None)
+    q.push(gift, 0.0)
+    q.push(sticker, 1.0)
+    dropped = q.push(other_gift, 2.0)
+    assert {d.comment.id for d in dropped} == {gift.id, sticker.id, other_gift.id}
+    assert set(reasons(dropped)) == {"paid_thanked"}
+    assert q.take_thanks(4.5) == [gift, sticker, other_gift]
 
 
 def test_bigger_amount_first_across_currencies() -> None:
@@ -219,7 +267,8 @@ def test_deleted_paid_message_is_not_thanked() -> None:
 
 op = st.one_of(
     st.tuples(
-        st.just("push"), st.sampled_from(["text", "paid", "member", "question"]), st.integers(0, 5), st.floats(0, 20)
+        st.just("push"), st.sampled_from(["text", "paid", "jewels", "member", "question"]), st.integers(0, 5),
+        st.floats(0, 20)
     ),
     st.tuples(st.just("pop"), st.just(""), st.just(0), st.floats(0, 20)),
     st.tuples(st.just("thanks"), st.just(""), st.just(0), st.floats(0, 20)),
@@ -251,8 +300,8 @@ def test_queue_bound_and_no_paid_message_silently_dropped(
         now += dt
         dropped: list[Dropped] = []
         if name == "push":
-            if kind == "paid":
-                c = paid(author=viewer(n))
+            if kind in ("paid", "jewels"):
+                c = paid(author=viewer(n)) if kind == "paid" else jewels(n or None, author=viewer(n))
                 pushed_paid[c.id] = c
             elif kind == "member":
                 c = comment("やあ", viewer(n, is_member=True))

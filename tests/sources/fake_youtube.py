@@ -6,10 +6,14 @@ pytchat first GETs `/embed/ID` (it reads the channel id from the page), then POS
 takes the next step of the script: a recorded response, or a fault. When the script is used up,
 every chat POST gets `ended` (by default a response without `continuationContents`: the stream
 is over), as does the replay endpoint pytchat tries when a first page has no chat.
+
+`continuation_pages` builds the pages that follow a recorded first page from single recorded
+actions, the way YouTube sends them today (`invalidationContinuationData`, a fresh token each).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import socket
 import struct
@@ -41,6 +45,27 @@ RESET = Fault("reset")
 GARBAGE = Fault("garbage")
 
 Step = dict[str, Any] | Fault
+
+
+def continuation_pages(first_page: dict[str, Any], actions: list[dict[str, Any]], per_page: int,
+                       tag: str = "page") -> list[dict[str, Any]]:
+    """`actions`, `per_page` to a page, as the get_live_chat responses that follow `first_page`:
+    its response context and continuation kind, the token `<tag>-<n>`. The first page itself is
+    served unchanged (its own token leads to page 1)."""
+    continuation = first_page["continuationContents"]["liveChatContinuation"]["continuations"][0]
+    kind, data = next(iter(continuation.items()))
+    pages = []
+    for n, start in enumerate(range(0, len(actions), per_page), start=1):
+        next_data = copy.deepcopy(data)
+        next_data["continuation"] = f"{tag}-{n}"
+        pages.append({
+            "responseContext": copy.deepcopy(first_page["responseContext"]),
+            "continuationContents": {"liveChatContinuation": {
+                "continuations": [{kind: next_data}],
+                "actions": copy.deepcopy(actions[start:start + per_page]),
+            }},
+        })
+    return pages
 
 
 class FakeYouTube:

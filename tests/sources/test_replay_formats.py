@@ -25,6 +25,8 @@ PYTCHAT = LOGS / "pytchat_archive.json"
 CD_ARRAY = LOGS / "chat_downloader.json"
 CD_LINES = LOGS / "chat_downloader.jsonl"
 OWN = FIXTURES / "chat_small.jsonl"
+YT_DLP_2026 = LOGS / "stream_2026.live_chat.json"
+CD_2026 = LOGS / "chat_downloader_2026.jsonl"
 
 NOW = 1_800_000_000.0
 
@@ -138,12 +140,12 @@ async def test_offsets_follow_each_format():
 
 async def test_passed_over_items_are_counted_per_reason():
     _, source = await replay(YT_DLP)
-    assert source.stats.ignored == {"ticker": 1, "placeholder": 1, "system_message": 1}
+    assert source.stats.ignored == {"ticker": 1, "placeholder": 1, "engagement": 1}
     line = source.stats.summary_line()
     assert line.startswith("source: deleted 2, gift 1, membership 2, super_chat 2, super_sticker 1, text 10")
     assert "passed over: " in line and "unreadable" not in line
     _, cd = await replay(CD_ARRAY)
-    assert cd.stats.ignored == {"ticker": 1, "system_message": 1}
+    assert cd.stats.ignored == {"ticker": 1, "engagement": 1}
 
 
 async def test_the_projects_own_format_and_transcripts_still_replay():
@@ -292,3 +294,57 @@ async def test_warnings_name_the_file_and_line(tmp_path, caplog):
     log.write_text('{"author": "a", "text": "ok"}\n{"author": "a"}\n', encoding="utf-8")
     items, _ = await replay(log)
     assert len(items) == 1 and f"{log}:2: 'text' is missing (line skipped)" in caplog.text
+
+
+# -- logs of 2026 ----------------------------------------------------------------------------------------------
+
+
+async def test_a_2026_yt_dlp_log_jewels_gifts_and_what_is_passed_over():
+    assert detect_format(YT_DLP_2026.read_bytes()) is LogFormat.YT_DLP
+    items, source = await replay(YT_DLP_2026)
+    got = [(c.author.name, c.kind, c.text, c.amount, c.currency, c.gift_name, c.offset_s) for c in items]
+    assert got == [
+        ("@Sin_mikity", CommentKind.TEXT, "孔明の罠", None, None, None, 2.0),  # its "#3" chip left out
+        ("@yaniescobar2170", CommentKind.JEWELS, "sent Gold coin for 10 Jewels", 10.0, "JEWELS", "Gold coin", 4.0),
+        ("@franciscosaranteheredia1890", CommentKind.JEWELS, "sent Sparkles", None, "JEWELS", "Sparkles", 10.0),
+        ("@shujieh2297", CommentKind.SUPER_STICKER, "", 14.0, "TWD", None, 12.0),
+        ("@ショーンノ", CommentKind.MEMBERSHIP, "Welcome to 開拓者組合!", None, None, None, 14.0),
+    ]
+    stats = source.stats
+    assert stats.ignored == {"engagement": 1, "pinned": 1, "chat_summary": 1, "poll": 4, "creator_goal": 1,
+                             "ticker": 1, "banner": 2, "system_message": 1}
+    assert not stats.skipped
+    line = stats.summary_line()
+    assert line.startswith("source: jewels 2, membership 1, super_sticker 1, text 1; passed over: poll 4, banner 2")
+
+
+async def test_a_2026_chat_downloader_log():
+    assert detect_format(CD_2026.read_bytes()) is LogFormat.CHAT_DOWNLOADER
+    items, source = await replay(CD_2026)
+    got = [(c.id, c.author.name, c.author.channel_id, c.kind, c.amount, c.currency, c.gift_name) for c in items]
+    assert got == [
+        ("cd26-002", "@Sin_mikity", "UCNsoRXBX1aTRSCxRydFZ7nw", CommentKind.TEXT, None, None, None),
+        ("cd26-003", "@yaniescobar2170", "", CommentKind.JEWELS, 10.0, "JEWELS", "Gold coin"),
+        ("cd26-004", "@K1NGBOB1212", "UCk1ngbob0000000000000001", CommentKind.JEWELS, 50.0, "JEWELS", "Girl power"),
+    ]
+    assert source.stats.ignored == {"engagement": 1, "chat_summary": 1, "poll": 1, "gift_animation": 1,
+                                    "mode_change": 1}
+    assert not source.stats.skipped
+
+
+def test_a_transcript_keeps_a_jewels_gift(tmp_path):
+    """Written by the transcript writer, read back as a chat log: the same gift."""
+    from aituber.core.events import CommentSeen
+    from aituber.outputs.transcript import TranscriptWriter
+
+    stats = SourceStats()
+    [gift] = [c for c in read_chat_log(YT_DLP_2026, YT_DLP_2026.read_bytes(), stats) if c.kind is CommentKind.JEWELS
+              and c.amount]
+    transcript = TranscriptWriter(tmp_path / "t.jsonl")
+    transcript.open({})
+    transcript.publish(CommentSeen(gift))
+    transcript.close()
+    line = json.loads((tmp_path / "t.jsonl").read_text(encoding="utf-8").splitlines()[1])
+    assert (line["kind"], line["amount"], line["currency"], line["gift_name"]) == ("jewels", 10.0, "JEWELS", "Gold coin")
+    [back] = read_chat_log(tmp_path / "t.jsonl", (tmp_path / "t.jsonl").read_bytes(), SourceStats())
+    assert back == gift

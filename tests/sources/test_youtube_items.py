@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
@@ -10,17 +11,20 @@ from hypothesis import strategies as st
 
 from aituber.core.comment import CommentDeleted, CommentKind
 from aituber.core.youtube_items import (
+    IGNORED_REASONS,
     AuthorCommentsDeleted,
     Ignored,
     RecentIds,
     convert_action,
     expand_action,
     parse_amount,
+    parse_jewels_line,
     runs_text,
 )
 from aituber.errors import ChatSourceError
 from aituber.sources.youtube import parse_video_id
 from tests.conftest import require_shared
+from tests.sources import youtube_2026 as y2026
 
 VIDEO = "dQw4w9WgXcQ"
 
@@ -176,7 +180,12 @@ json_values = st.recursive(
                          "purchaseAmountText", "timestampUsec", "header", "liveChatTextMessageRenderer",
                          "liveChatPaidMessageRenderer", "liveChatSponsorshipsGiftPurchaseAnnouncementRenderer",
                          "addChatItemAction", "replaceChatItemAction", "replacementItem",
-                         "markChatItemAsDeletedAction", "targetItemId", "customThumbnail"]),
+                         "markChatItemAsDeletedAction", "targetItemId", "customThumbnail",
+                         "giftMessageViewModel", "content", "giftImageA11yLabel", "addBannerToLiveChatCommand",
+                         "bannerRenderer", "liveChatBannerRenderer", "contents", "bannerType",
+                         "liveChatBannerChatSummaryRenderer", "chatSummary", "showLiveChatActionPanelAction",
+                         "updateLiveChatPollAction", "pollToUpdate", "pollRenderer", "choices", "pollHeaderRenderer",
+                         "pollQuestion", "liveChatViewerEngagementMessageRenderer"]),
         children, max_size=4),
     max_leaves=25)
 
@@ -212,3 +221,100 @@ def test_every_shared_response_converts_cleanly():
         for action in actions:
             for converted in expand_action(action):
                 assert converted is not None, path
+
+
+# -- YouTube as it is in 2026 ----------------------------------------------------------------------------------
+
+
+def test_every_2026_action_has_its_outcome():
+    named = y2026.named_actions()
+    assert set(named) == set(y2026.OUTCOMES)
+    for name, action in named.items():
+        [converted] = expand_action(action)
+        outcome = y2026.OUTCOMES[name]
+        if isinstance(outcome, CommentKind):
+            assert converted.kind is outcome, name
+            assert converted.id == y2026.item_id(action), name
+        else:
+            assert converted.reason == outcome, name
+            assert outcome in IGNORED_REASONS, name
+
+
+def test_a_2026_first_page_has_texts_with_chips_a_summary_and_a_notice():
+    page = y2026.first_page()
+    converted = [c for a in y2026.page_actions(page) for c in expand_action(a)]
+    texts = {c.id: c.text for c in converted if not isinstance(c, Ignored)}
+    assert len(texts) == y2026.FIRST_PAGE_TEXTS
+    assert Counter(c.reason for c in converted if isinstance(c, Ignored)) == y2026.FIRST_PAGE_PASSED_OVER
+    chipped = y2026.chipped_texts(page)
+    assert len(chipped) == y2026.FIRST_PAGE_CHIPS
+    for comment_id, (chip, runs) in chipped.items():
+        assert chip.startswith("#") and texts[comment_id] == runs and chip not in texts[comment_id]
+    summary = next(c for c in converted if isinstance(c, Ignored) and c.reason == "chat_summary")
+    assert summary.text.startswith("Viewers in the chat are saying") and "Chat summary" not in summary.text
+
+
+def test_a_jewels_gift_is_a_paid_comment_with_its_gift_and_price():
+    named = y2026.named_actions()
+    [gold] = expand_action(named["ActionTestData.GiftMessageViewModelAction"], offset_s=2.0)
+    assert gold.kind is CommentKind.JEWELS and gold.kind.is_paid
+    assert gold.author.name == "@yaniescobar2170" and gold.author.channel_id == ""  # no channel id is sent
+    assert (gold.gift_name, gold.amount, gold.currency) == ("Gold coin", 10.0, "JEWELS")
+    assert gold.text == "sent Gold coin for 10 Jewels" and gold.offset_s == 2.0
+    [sparkles] = expand_action(named["ActionTestData.GiftMessageViewModelWithAvatarAndGiftImage"])
+    assert (sparkles.author.name, sparkles.gift_name, sparkles.amount, sparkles.currency) == (
+        "@franciscosaranteheredia1890", "Sparkles", None, "JEWELS")
+
+
+@pytest.mark.parametrize(("line", "label", "expected"), [
+    ("sent Gold coin for 10 Jewels", "", ("Gold coin", 10)),
+    ("sent Girl power for 50 Jewels", "", ("Girl power", 50)),
+    ("sent 100 for 2 Jewels", "", ("100", 2)),
+    ("sent Big cake for 1,000 Jewels", "", ("Big cake", 1000)),
+    ("sent Sparkles", "@x sent a gift, Sparkles", ("Sparkles", None)),
+    ("Sent a gift", "@gift_sender sent a gift, Image of a star", ("a star", None)),
+    ("ゴールドコインを贈りました（10 ジュエル）", "", (None, 10)),
+    ("", "", (None, None)),
+])
+def test_jewels_lines(line, label, expected):
+    assert parse_jewels_line(line, label) == expected
+
+
+def test_2026_banners_polls_and_goals_say_what_they_are():
+    named = y2026.named_actions()
+
+    def one(name: str) -> Ignored:
+        [converted] = expand_action(named[name])
+        return converted
+
+    pinned = one("ActionTestData.AddBannerPinnedMessage_InugamiKorone")
+    assert pinned.reason == "pinned" and pinned.text.startswith("いっぱいいっぱいありがとう～！")
+    assert one("ActionTestData.AddBannerChatSummary").text.startswith("Viewers in the chat are saying happy birthday")
+    assert one("ActionTestData.ShowPollAction_OuroKronii_WallVsFloor") == Ignored("poll", "for the wood",
+                                                                                   ("wall", "floor"))
+    assert one("RawActionLog9To15TestData.UpdateLiveChatPollActionFromLog") == Ignored(
+        "poll", "like & turn on notif", ("yes", "okayy"))
+    assert one("ActionTestData.ShowPanelActionNewPoll") == Ignored("poll", "", ("LET IN", "OUT"))  # no question
+    result = one("ActionTestData.ViewerEngagementPollResult_OuroKronii_WallVsFloor")
+    assert result.reason == "poll" and result.text.splitlines()[:3] == ["for the wood", "floor (53%)", "wall (47%)"]
+    assert one("ActionTestData.AddBannerRedirectCommand") == Ignored("banner")
+    assert one("ActionTestData.CreatorGoalTickerChip") == Ignored("creator_goal")
+    assert one("ActionTestData.ViewerEngagementSubscribersOnly") == Ignored("engagement")
+    assert convert_action({"addChatItemAction": {"item": {"liveChatModeChangeMessageRenderer": {}}}}) == \
+        Ignored("mode_change")
+    assert convert_action({"updateOrAddInteractivityWidgetAction": {}}) == Ignored("gift_animation")
+    # A banner or poll of a shape we do not know is still passed over under its reason.
+    assert convert_action({"addBannerToLiveChatCommand": {"bannerRenderer": 3}}) == Ignored("banner")
+    assert convert_action({"updateLiveChatPollAction": {"pollToUpdate": {"pollRenderer": {"choices": [1]}}}}) == \
+        Ignored("poll", "", ("",))
+
+
+@pytest.mark.parametrize(("vm", "reason"), [
+    ({"text": {"content": "sent Gold coin for 10 Jewels"}}, "no 'id'"),
+    ({"id": "g", "text": "sent Gold coin"}, "view-model text"),
+    ({"id": "g", "text": {"content": 5}}, "'content' is not a string"),
+    ({"id": "g", "authorName": {"content": ["x"]}}, "'content' is not a string"),
+])
+def test_a_malformed_jewels_gift_says_why(vm, reason):
+    with pytest.raises(ValueError, match=reason):
+        convert_action({"addChatItemAction": {"item": {"giftMessageViewModel": vm}}})

@@ -18,7 +18,17 @@ from aituber.core.comment import Comment, CommentDeleted, CommentKind
 from aituber.errors import ChatSourceError
 from aituber.sources.youtube import Backoff, YouTubeChatSource
 from tests.conftest import require_shared
-from tests.sources.fake_youtube import GARBAGE, RESET, SERVER_ERROR, TOO_MANY, FakeYouTube, Fault, Step
+from tests.sources import youtube_2026 as y2026
+from tests.sources.fake_youtube import (
+    GARBAGE,
+    RESET,
+    SERVER_ERROR,
+    TOO_MANY,
+    FakeYouTube,
+    Fault,
+    Step,
+    continuation_pages,
+)
 
 VIDEO = "dQw4w9WgXcQ"
 CHAT_RENDERERS = ("liveChatTextMessageRenderer", "liveChatPaidMessageRenderer", "liveChatPaidStickerRenderer",
@@ -161,7 +171,7 @@ async def test_every_item_kind_of_the_recorded_responses_and_the_end_of_the_stre
     stats = source.stats
     assert stats.kinds["text"] == 60 and stats.kinds["deleted"] == 1
     assert stats.ignored["ticker"] == 6 and stats.ignored["placeholder"] == 4
-    assert stats.ignored["banner"] == 2 and stats.ignored["poll"] == 3
+    assert stats.ignored["banner"] == 1 and stats.ignored["pinned"] == 1 and stats.ignored["poll"] == 3
     assert not stats.faults and not stats.skipped
 
 
@@ -246,3 +256,70 @@ def test_backoff_grows_is_capped_and_jittered():
     assert [backoff.delay_s(n, rand=lambda: 0.0) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
     assert backoff.delay_s(3, rand=lambda: 1.0) == 2.0
     assert all(2.0 <= backoff.delay_s(3) <= 4.0 for _ in range(100))
+
+
+async def test_youtube_as_it_is_in_2026_through_the_live_source():
+    """The 2026 first page, then pages of the 2026 single actions, with a fault between every two pages:
+    every item comes out as its comment kind or is passed over for its reason; nothing else."""
+    first = y2026.first_page()
+    named = y2026.named_actions()
+    assert set(named) == set(y2026.OUTCOMES)  # every recorded action has its expected outcome
+    pages = continuation_pages(first, list(named.values()), per_page=7, tag="2026")
+    faults = [TIMEOUT, TOO_MANY, RESET, GARBAGE, SERVER_ERROR]
+    steps: list[Step] = [first]
+    for n, page in enumerate(pages):
+        steps += [faults[n % len(faults)], page] if n else [page]
+
+    with FakeYouTube(steps, ended=load("pytchat/finished_live.json")) as yt:
+        source = source_for(yt)
+        items = await collect(source)
+        assert yt.steps_left == 0
+        sent = yt.continuations
+
+    # After each fault, the fresh pytchat asks again for the page that failed: nothing is skipped.
+    assert sent[1] == first["continuationContents"]["liveChatContinuation"]["continuations"][0][
+        "invalidationContinuationData"]["continuation"]
+    assert sent[2:len(steps)] == [f"2026-{n}" for n in range(1, len(pages)) for _ in (0, 1)]
+
+    first_ids = [y2026.item_id(a) for a in y2026.page_actions(first)
+                 if "liveChatTextMessageRenderer" in a.get("addChatItemAction", {}).get("item", {})]
+    assert len(first_ids) == y2026.FIRST_PAGE_TEXTS
+    expected_kinds = {i: CommentKind.TEXT for i in first_ids}
+    expected_passed_over = Counter(y2026.FIRST_PAGE_PASSED_OVER)
+    for name, action in named.items():
+        outcome = y2026.OUTCOMES[name]
+        if isinstance(outcome, CommentKind):
+            expected_kinds[y2026.item_id(action)] = outcome
+        else:
+            expected_passed_over[outcome] += 1
+
+    comments = [i for i in items if isinstance(i, Comment)]
+    assert len(comments) == len(items)  # no deletions among them
+    assert [c.id for c in comments] == list(expected_kinds)  # in order, nothing lost, nothing twice
+    assert {c.id: c.kind for c in comments} == expected_kinds
+    stats = source.stats
+    assert stats.ignored == expected_passed_over
+    assert stats.kinds == Counter(k.value for k in expected_kinds.values())
+    assert not stats.skipped and "other" not in stats.ignored
+    assert stats.faults == {"timeout": 1, "http_429": 1, "connection": 1, "bad_json": 1, "http_5xx": 1}
+    assert sum(stats.kinds.values()) + sum(stats.ignored.values()) == y2026.FIRST_PAGE_TEXTS + sum(
+        y2026.FIRST_PAGE_PASSED_OVER.values()) + len(named)
+
+    by_id = {c.id: c for c in comments}
+    # Leaderboard chips ("#3") sit beside the message, never in its text.
+    chipped = y2026.chipped_texts(first)
+    assert len(chipped) == y2026.FIRST_PAGE_CHIPS
+    for comment_id, (chip, runs) in chipped.items():
+        assert by_id[comment_id].text == runs and chip not in by_id[comment_id].text
+    sin = by_id[y2026.item_id(named["ActionTestData.TextMessageWithLeaderboardRank_SinMikity"])]
+    assert sin.text == "孔明の罠" and sin.author.is_member
+    # Jewels gifts: the sender, the gift and what it cost in Jewels.
+    gold = by_id[y2026.item_id(named["ActionTestData.GiftMessageViewModelAction"])]
+    assert (gold.kind, gold.author.name, gold.gift_name, gold.amount, gold.currency) == (
+        CommentKind.JEWELS, "@yaniescobar2170", "Gold coin", 10.0, "JEWELS")
+    assert gold.kind.is_paid and gold.text == "sent Gold coin for 10 Jewels"
+    sparkles = by_id[y2026.item_id(named["ActionTestData.GiftMessageViewModelWithAvatarAndGiftImage"])]
+    assert (sparkles.author.name, sparkles.gift_name, sparkles.amount) == (
+        "@franciscosaranteheredia1890", "Sparkles", None)
+    bumper = by_id[y2026.item_id(named["SuperChatTestData.PaidStickerWithLowerBumper"])]
+    assert (bumper.amount, bumper.currency, bumper.text) == (14.0, "TWD", "")
