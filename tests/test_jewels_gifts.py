@@ -18,7 +18,7 @@ from aituber.config import load_character
 from aituber.core.comment import Author, Comment, CommentKind
 from aituber.core.events import CommentSelected, CommentSkipped, ReplyEnded
 from aituber.core.messages import event_to_message
-from aituber.engine.generator import Engine
+from aituber.engine.ct2 import CTranslate2Engine as Engine
 from aituber.outputs.console import ConsoleOutput
 from aituber.outputs.overlay import OverlayServer
 from aituber.outputs.transcript import TranscriptWriter
@@ -70,12 +70,12 @@ async def test_jewels_gifts_in_a_replayed_log_are_thanked_and_counted(tiny_model
     source = ReplayChatSource(LOG_2026, fast=True)
     out, console = Collect(), io.StringIO()
     transcript = TranscriptWriter(tmp_path / "t.jsonl")
-    transcript.open({})
+    await transcript.start()
     with Engine(tiny_model, device="cpu", compute_type="float32") as engine:
         pipeline = Pipeline(character=character, engine=engine, source=source,
                             outputs=[out, ConsoleOutput(console), transcript])
         await pipeline.run()
-    transcript.close()
+    await transcript.close()
 
     [thanks] = [e for e in out.of(ReplyEnded) if e.comment_id.startswith("thanks:")]
     assert thanks.comment_id.removeprefix("thanks:").split(",") == [GOLD_COIN, SPARKLES, STICKER]

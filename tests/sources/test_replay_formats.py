@@ -332,7 +332,7 @@ async def test_a_2026_chat_downloader_log():
     assert not source.stats.skipped
 
 
-def test_a_transcript_keeps_a_jewels_gift(tmp_path):
+async def test_a_transcript_keeps_a_jewels_gift(tmp_path):
     """Written by the transcript writer, read back as a chat log: the same gift."""
     from aituber.core.events import CommentSeen
     from aituber.outputs.transcript import TranscriptWriter
@@ -341,10 +341,10 @@ def test_a_transcript_keeps_a_jewels_gift(tmp_path):
     [gift] = [c for c in read_chat_log(YT_DLP_2026, YT_DLP_2026.read_bytes(), stats) if c.kind is CommentKind.JEWELS
               and c.amount]
     transcript = TranscriptWriter(tmp_path / "t.jsonl")
-    transcript.open({})
+    await transcript.start()
     transcript.publish(CommentSeen(gift))
-    transcript.close()
-    line = json.loads((tmp_path / "t.jsonl").read_text(encoding="utf-8").splitlines()[1])
+    await transcript.close()
+    line = json.loads((tmp_path / "t.jsonl").read_text(encoding="utf-8").splitlines()[0])
     assert (line["kind"], line["amount"], line["currency"], line["gift_name"]) == ("jewels", 10.0, "JEWELS", "Gold coin")
     [back] = read_chat_log(tmp_path / "t.jsonl", (tmp_path / "t.jsonl").read_bytes(), SourceStats())
     assert back == gift
