@@ -20,7 +20,10 @@ def check_engine_result(result: dict, new_tokens: int, prompts: int) -> None:
         assert SIDE_KEYS <= set(result[side])
         assert result[side]["tokens"] == [new_tokens] * prompts  # exactly N new tokens, EOS or not
         assert result[side]["full_reply_s"] >= result[side]["first_token_s"] > 0
-    assert result["speedup"] > 0
+        assert result[side]["tokens_per_s"] == pytest.approx(new_tokens / result[side]["full_reply_s"])
+    a, b = result["transformers"], result["ctranslate2"]
+    assert result["speedup"] == pytest.approx(a["full_reply_s"] / b["full_reply_s"])
+    assert result["first_token_speedup"] == pytest.approx(a["first_token_s"] / b["first_token_s"])
     table = engine_bench.format_table(result)
     assert "transformers" in table and "ctranslate2" in table and "ratio" in table
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from aituber.bench.replay import generate_ytdlp_log, main, run_replay_bench
 from aituber.core.chatlog_formats import LogFormat, detect_format
+from aituber.core.comment import Comment
+from aituber.sources.base import SourceStats
+from aituber.sources.replay import read_chat_log
 
 
 def test_generated_log_is_a_realistic_yt_dlp_log(tmp_path):
@@ -18,10 +23,17 @@ def test_generated_log_is_a_realistic_yt_dlp_log(tmp_path):
     assert any("\u3042" <= ch <= "\u30ff" for ch in lines[0])  # Japanese, written as is
 
 
-def test_bench_reports_throughput(capsys):
+def test_bench_reports_throughput(capsys, tmp_path):
     result = run_replay_bench(n=300)
-    assert result["messages"] == 300 and result["seen"] > 250
-    assert result["total_s"] > 0 and result["messages_per_s"] > 0
+    # The same log (same seed) read on its own: what the bench replayed, comment for comment.
+    path = tmp_path / "b.live_chat.json"
+    generate_ytdlp_log(path, n=300)
+    items = list(read_chat_log(path, path.read_bytes(), SourceStats()))
+    comments = [c for c in items if isinstance(c, Comment)]
+    assert result["messages"] == 300 and result["items_parsed"] == len(items)
+    assert result["seen"] == len(comments)  # every comment of the log went through moderation
+    assert result["selected"] <= result["seen"] - sum(v for k, v in result["skipped"].items() if k != "deleted")
+    assert result["messages_per_s"] == pytest.approx(300 / result["total_s"], rel=0.02)  # total_s is rounded
     assert "text" in result["source"]
     assert main(["200"]) == 0
     assert "messages/s" in capsys.readouterr().out

@@ -73,8 +73,11 @@ async def test_reading_never_blocks_the_loop():
     ticker = asyncio.create_task(tick())
     items = source.items()
     pending = asyncio.ensure_future(anext(items))
-    await asyncio.sleep(0.05)  # nothing typed yet: the loop keeps running
-    assert not pending.done() and ticks > 5
+    started = ticks
+    async with asyncio.timeout(5):  # nothing typed yet: the loop keeps running (ticking) meanwhile
+        while ticks < started + 10:
+            await asyncio.sleep(0)
+    assert not pending.done()
     threading.Thread(target=lambda: os.write(write_fd, "こんにちは\n".encode())).start()
     async with asyncio.timeout(5):
         comment = await pending
