@@ -298,18 +298,22 @@ class Pipeline:
         assert assembler.ended is not None
         return assembler.ended
 
-    async def _previous_presented(self) -> None:
+    async def _previous_presented(self, timeout_s: float = PRESENTATION_TIMEOUT_S) -> None:
         """Back-pressure: wait until the outputs that hold replies have presented the last one."""
         if not self._holding or self._last_reply is None:
             return
         self._waiting_on = self._last_reply
         try:
-            async with asyncio.timeout(PRESENTATION_TIMEOUT_S):
+            async with asyncio.timeout(timeout_s):
                 await asyncio.gather(*(output.drained() for output in self._holding))
         except TimeoutError:
-            log.warning("outputs still presenting after %g s; going on", PRESENTATION_TIMEOUT_S)
+            log.warning("outputs still presenting after %g s; going on", timeout_s)
         finally:
             self._waiting_on = None
+
+    async def finish_presenting(self, timeout_s: float) -> None:
+        """At the end of a run: let the outputs finish presenting the last reply (speech), within a bound."""
+        await self._previous_presented(timeout_s)
 
 
 def _unwrap(group: BaseExceptionGroup) -> BaseException:
@@ -350,6 +354,7 @@ async def run_pipeline(character: Character, source: ChatSource, engine: Engine 
                                          model.name if model else ""))
                 await pipeline.run(tasks)
                 interrupted = False
+                await pipeline.finish_presenting(PRESENTATION_TIMEOUT_S)
             finally:
                 s = pipeline.stats
                 pipeline.emit(RunEnded(s.seen, s.answered, dict(s.skipped), interrupted))

@@ -412,6 +412,24 @@ async def test_outputs_start_in_order_run_and_close_in_reverse(character):
     assert not broken.events
 
 
+async def test_at_the_end_the_last_reply_is_presented_before_the_outputs_close(character):
+    log: list[str] = []
+
+    class SpeakingLifecycle(Speaker):
+        name = "speaker"
+
+        async def close(self) -> None:
+            log.append(f"close while presenting {self.presenting}")
+
+    speaker = SpeakingLifecycle()
+    run = asyncio.create_task(run_pipeline(character, QueueSource(comment(1), None), ScriptedEngine(), [speaker]))
+    await speaker.wait_for(lambda: speaker.of(ReplyEnded))
+    assert not run.done() and not log  # the reply is still being spoken: nothing closes yet
+    speaker.finish()
+    await asyncio.wait_for(run, 10)
+    assert log == ["close while presenting None"]
+
+
 async def test_a_users_mistake_at_start_stops_the_run_before_anything(character):
     log: list[str] = []
     a = Lifecycle("a", log)
