@@ -118,7 +118,9 @@ class ObsConfig(_Strict):
     """The scene that holds `speaking_source` (default: `online_scene`, else the current scene)."""
     speech_chars_per_s: float | None = Field(None, gt=0)
     """With a voice: keep the source shown until the reply could have been spoken at this many
-    characters a second (counted from its start); unset: hidden as soon as the reply ends."""
+    characters a second (counted from its start); unset: hidden when the reply ends."""
+    speaking_min_s: float = Field(1.0, ge=0)
+    """The source stays shown at least this long per reply (a short fixed reply would only flash)."""
 
 
 class Character(_Strict):

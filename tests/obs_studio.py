@@ -11,7 +11,7 @@ behind the password.
 Run as a script, this module is one end of that bridge:
 
     python -m tests.obs_studio inner SOCKET OBS_PORT -- obs ...   (in the namespace: loopback up, OBS, Unix -> TCP)
-    python -m tests.obs_studio outer SOCKET                       (here: prints the port, TCP -> Unix)
+    python -m tests.obs_studio outer SOCKET [PORT]                (here: prints the port, TCP -> Unix)
 """
 
 from __future__ import annotations
@@ -97,9 +97,9 @@ async def _inner(sock: str, port: int, command: list[str]) -> int:
     return code
 
 
-async def _outer(sock: str) -> None:
+async def _outer(sock: str, port: int) -> None:
     server = await asyncio.start_server(lambda r, w: _splice(r, w, lambda: asyncio.open_unix_connection(sock)),
-                                        "127.0.0.1", 0)
+                                        "127.0.0.1", port)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
@@ -116,6 +116,24 @@ class ObsStudio:
     isolated: bool
     """OBS runs in a network namespace of its own (loopback only)."""
     processes: list[subprocess.Popen] = field(default_factory=list)
+    bridge: subprocess.Popen | None = None
+    """The outer end of the bridge (isolated only)."""
+    sock: str = ""
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def cut(self) -> None:
+        """Break the connections to OBS and refuse new ones, as if OBS had gone (isolated only)."""
+        assert self.bridge is not None, "only an isolated OBS has a bridge to cut"
+        os.killpg(self.bridge.pid, signal.SIGKILL)
+        self.bridge.wait(10)
+
+    def restore(self) -> None:
+        """The bridge back on the same port."""
+        self.bridge, _ = _start_bridge(self.sock, self.port)
+        self.processes.append(self.bridge)
 
     @property
     def log(self) -> str:
@@ -183,6 +201,18 @@ def _start_xvfb(workdir: Path) -> tuple[subprocess.Popen, str]:
     return process, f":{display}"
 
 
+def _start_bridge(sock: str, port: int = 0) -> tuple[subprocess.Popen, int]:
+    outer = subprocess.Popen([sys.executable, "-m", "tests.obs_studio", "outer", sock, str(port)],
+                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, cwd=REPO_ROOT,
+                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert outer.stdout is not None
+    line = outer.stdout.readline()
+    if not line.strip().isdigit():
+        outer.kill()
+        raise RuntimeError(f"the bridge did not start (port {port} taken?)")
+    return outer, int(line)
+
+
 def start_obs(workdir: Path) -> ObsStudio:
     """OBS under Xvfb with its WebSocket server on; returns once the server answers (or raises)."""
     from aituber.outputs.obs import connect_obs, disconnect_obs
@@ -209,12 +239,10 @@ def start_obs(workdir: Path) -> ObsStudio:
                                       str(obs_port), "--", *obs], env={**env, "PYTHONPATH": str(REPO_ROOT)},
                                      cwd=REPO_ROOT, stdout=obs_log, stderr=subprocess.STDOUT, start_new_session=True)
             studio.processes.append(inner)
-            outer = subprocess.Popen([sys.executable, "-m", "tests.obs_studio", "outer", sock],
-                                     env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, cwd=REPO_ROOT,
-                                     stdout=subprocess.PIPE, text=True, start_new_session=True)
-            studio.processes.append(outer)
-            assert outer.stdout is not None
-            studio.url = f"ws://127.0.0.1:{int(outer.stdout.readline())}"
+            studio.sock = sock
+            studio.bridge, port = _start_bridge(sock)
+            studio.processes.append(studio.bridge)
+            studio.url = f"ws://127.0.0.1:{port}"
         else:
             studio.processes.append(subprocess.Popen(obs, env=env, cwd=workdir, stdout=obs_log,
                                                      stderr=subprocess.STDOUT, start_new_session=True))
@@ -248,7 +276,7 @@ def main(argv: list[str]) -> int:
         return asyncio.run(_inner(sock, port, rest[1:] if rest[:1] == ["--"] else rest))
     if argv[:1] == ["outer"]:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_outer(argv[1]))
+            asyncio.run(_outer(argv[1], int(argv[2]) if len(argv) > 2 else 0))
         return 0
     print(__doc__, file=sys.stderr)
     return 2

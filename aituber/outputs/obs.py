@@ -82,9 +82,9 @@ class ObsTarget:
 class ObsDirector:
     """Events in, the wanted OBS state out; no I/O.
 
-    The speaking source is shown from a reply's start to its end; with `speech_chars_per_s` set (a
-    voice reads the reply), until the reply could have been spoken, counted from its start. A skipped
-    or withdrawn reply hides it at once, and so does the next reply's start replacing it."""
+    The speaking source is shown from a reply's start to its end, at least `speaking_min_s`; with
+    `speech_chars_per_s` set (a voice reads the reply), until the reply could have been spoken, counted
+    from its start. A skipped or withdrawn reply hides it at once; the next reply takes over."""
 
     def __init__(self, config: ObsConfig) -> None:
         self.config = config
@@ -104,8 +104,10 @@ class ObsDirector:
                 self._reply, self._started, self._hide_at = reply_id, now, None
             case ReplyEnded(reply_id=reply_id, text=text, stop_reason=stop) if reply_id == self._reply:
                 cps = self.config.speech_chars_per_s
-                if cps and text and stop in ("stop", "length"):
-                    self._hide_at = self._started + len(text) / cps
+                spoken = len(text) / cps if cps and text else 0.0
+                hide_at = self._started + max(spoken, self.config.speaking_min_s)
+                if stop in ("stop", "length") and hide_at > now:
+                    self._hide_at = hide_at
                 else:
                     self._reply = None
             case ReplyCancelled(reply_id=reply_id) if reply_id == self._reply:
@@ -237,8 +239,12 @@ class ObsOutput(OutputBase):
         self._applied_visible: bool | None = None
         self._item_ids: dict[tuple[str, str], int | None] = {}
         self._warned: set[str] = set()
+        self.attempts = 0
+        """Connection attempts, since start."""
         self.connects = 0
         """Successful connections to OBS, since start."""
+        self.requests = 0
+        """Requests sent to OBS, since start."""
         self.failures = 0
         """Requests OBS refused (an unknown scene or source), since start."""
 
@@ -294,6 +300,7 @@ class ObsOutput(OutputBase):
 
     async def _session(self) -> None:
         """One connection: returns after a clean stop, raises when it fails or breaks."""
+        self.attempts += 1
         client = await connect_obs(self.url, self.settings.password, self.settings.timeout_s)
         self._client = client
         self.connects += 1
@@ -323,6 +330,7 @@ class ObsOutput(OutputBase):
 
     async def _call(self, client: Any, request_type: str, data: dict[str, Any] | None, what: str,
                     fix: str = "") -> dict[str, Any] | None:
+        self.requests += 1
         ok, response, problem = await obs_call(client, request_type, data, self.settings.timeout_s)
         if ok:
             return response
