@@ -347,8 +347,8 @@ def render_character_toml(spec: CharacterSpec) -> str:
         "sentence_endings": list(spec.sentence_endings), "template": spec.template, "topics": list(spec.topics),
     }
     out = [
-        f"# {spec.name}: written by `aituber init`. Every key is optional except id and name; unknown keys",
-        "# are errors. Values shown are the defaults unless you answered them. Check the file with",
+        f"# Character {spec.id!r}, written by `aituber init`. Every key is optional except id and name; unknown",
+        "# keys are errors. Values shown are the defaults unless you answered them. Check the file with",
         f"# `aituber doctor --character {spec.id}` (with the folder's path).",
         "",
     ]

@@ -292,19 +292,20 @@ def _init(args: argparse.Namespace) -> int:
             persona = args.persona_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"--persona-file {args.persona_file}: cannot read it ({exc})") from exc
-    spec = CharacterSpec(id=character_id, name=args.name or character_id)
-    given = {"name": args.name, "first_person": args.first_person, "persona": args.persona or args.persona_file,
+    given = {"name": args.name, "first_person": args.first_person, "persona": persona or None,
              "template": args.template, "voice_engine": args.voice, "voice_speaker": args.speaker}
-    spec = replace(spec, **{k: v for k, v in (("first_person", args.first_person), ("template", args.template),
-                                              ("voice_engine", args.voice), ("voice_speaker", args.speaker))
-                            if v is not None}, persona=persona)
+    given = {key: value for key, value in given.items() if value is not None}
+    spec = replace(CharacterSpec(id=character_id, name=character_id), **given)
     if args.endings is not None:
         spec = replace(spec, sentence_endings=split_endings(args.endings))
         given["sentence_endings"] = args.endings
     spec.check()
     if not args.no_input and sys.stdin.isatty():
         print(f"new character in {folder} (Enter keeps the value in brackets)")
-        spec = ask_spec(spec, input, skip=frozenset(k for k, v in given.items() if v is not None))
+        try:
+            spec = ask_spec(spec, input, skip=frozenset(given))
+        except EOFError:
+            raise AituberError("init: no answer (end of input); nothing was written") from None
     files = create_character(folder, spec)
     print(f"created {folder}:")
     for path in files:
