@@ -125,11 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--name", help="display name, e.g. 星乃ミカ (default: the id)")
     init.add_argument("--first-person", metavar="TEXT", help="what the character calls itself (default: わたし)")
     init.add_argument("--endings", metavar="LIST", help="typical sentence endings, comma-separated (default: だよ,だね)")
-    init.add_argument("--persona", metavar="TEXT",
-                      help="the persona prompt (default: one written from the name, first person and endings)")
-    init.add_argument("--persona-file", type=Path, metavar="FILE", help="read the persona prompt from a UTF-8 file")
+    persona = init.add_mutually_exclusive_group()
+    persona.add_argument("--persona", metavar="TEXT",
+                         help="the persona prompt (default: one written from the name, first person and endings)")
+    persona.add_argument("--persona-file", type=Path, metavar="FILE", help="read the persona prompt from a UTF-8 file")
     init.add_argument("--template", choices=sorted(_templates()),
-                      help="prompt template (default: instruction, what the default model is trained on)")
+                      help="prompt template (default: instruction, the format the sample character is trained in)")
     init.add_argument("--voice", choices=["none", "openjtalk", "voicevox"],
                       help="voice engine for the [voice] table (default: none)")
     init.add_argument("--speaker", metavar="NAME_OR_ID", help="VOICEVOX speaker name or style id")

@@ -420,8 +420,11 @@ def check_obs(o: DoctorOptions) -> Check:
     try:
         version, problems = asyncio.run(ask())
     except ObsError as exc:
-        status = FAIL if "password" in str(exc) else WARN
-        return Check("obs", status, f"{o.obs}: {exc}", "fix the password, or turn the password off in OBS")
+        if "password" in str(exc):
+            return Check("obs", FAIL, f"{o.obs}: {exc}", "fix the password, or turn authentication off in OBS")
+        if "simpleobsws" in str(exc):
+            return Check("obs", FAIL, str(exc), "pip install simpleobsws (or reinstall aituber: pip install -e .)")
+        return Check("obs", WARN, f"{o.obs}: {exc}", "use OBS 28 or later, and check the port in --obs")
     except (OSError, TimeoutError) as exc:
         reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
         return Check("obs", WARN, f"cannot reach OBS at {o.obs} ({reason}); the bot runs without it and retries",

@@ -180,6 +180,9 @@ async def connect_obs(url: str, password: str | None, timeout_s: float, events: 
 
 
 async def disconnect_obs(client: Any, timeout_s: float = 2.0) -> None:
+    task = getattr(client, "recv_task", None)
+    if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
+        log.debug("obs: the connection's reader stopped: %r", task.exception())
     try:
         async with asyncio.timeout(timeout_s):
             await client.disconnect()

@@ -132,8 +132,9 @@ def test_the_output_is_off_without_obs_and_idle_without_names(caplog):
     settings = SessionSettings(transcript=None, obs=ObsSettings(url="ws://127.0.0.1:4455"))
     assert create_output(OutputContext(_character(), settings, announce=lines.append)) is None
     assert "names no scene or source" in caplog.text
-    outputs = build_outputs(OutputContext(_character(paused_scene="BRB"), settings, announce=lines.append))
-    assert [o.name for o in outputs if isinstance(o, ObsOutput)] == ["obs"]
+    outputs = build_outputs(OutputContext(_character(paused_scene="BRB"), settings, announce=lines.append),
+                            names=("obs",))
+    assert [type(o) for o in outputs] == [ObsOutput]
     assert lines == ["obs: ws://127.0.0.1:4455 (paused → 'BRB')"]
 
 
