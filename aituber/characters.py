@@ -385,9 +385,9 @@ def render_character_toml(spec: CharacterSpec) -> str:
 
 
 def _training_lines() -> list[str]:
-    from training.settings import TrainSettings  # no torch: a dataclass of settings
-
     import dataclasses
+
+    from training.settings import TrainSettings  # no torch: a dataclass of settings
 
     values = {f.name: f.default for f in dataclasses.fields(TrainSettings)}
     return _table_lines("training", values, COMMENTS["training"], {})

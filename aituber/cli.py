@@ -231,7 +231,7 @@ def _run_session(args: argparse.Namespace, character_dir: Path, make_source) -> 
     from aituber.config import load_character
     from aituber.core.stats import RunStats
     from aituber.engine.base import EngineSettings
-    from aituber.settings import MqttSettings, ObsSettings, OverlaySettings, SessionSettings
+    from aituber.settings import MqttSettings, OverlaySettings, SessionSettings
 
     folder = load_character(character_dir)
     obs = _obs_settings(args)

@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+
 import pytest
 
 from aituber.app import Pipeline
@@ -17,7 +18,16 @@ from aituber.core.commands import Command
 from aituber.core.events import ReplyCancelled, ReplyEnded, ReplyStarted, StatusChanged
 from aituber.errors import ConfigError
 from aituber.outputs.base import OutputContext
-from aituber.outputs.obs import ObsDirector, ObsOutput, ObsTarget, connect_obs, create_output, disconnect_obs, obs_call, obs_url
+from aituber.outputs.obs import (
+    ObsDirector,
+    ObsOutput,
+    ObsTarget,
+    connect_obs,
+    create_output,
+    disconnect_obs,
+    obs_call,
+    obs_url,
+)
 from aituber.outputs.registry import build_outputs
 from aituber.settings import ObsSettings, SessionSettings
 from tests.conftest import REPO_ROOT
@@ -343,10 +353,10 @@ async def test_an_unknown_scene_is_one_warning_naming_the_key(obs_studio, caplog
             await until(lambda: output.failures == 1, "the source not found (hidden at start)")
             for attempt in (2, 3):
                 pipeline.execute(Command("pause", "", "chat"))
-                await until(lambda: output.failures == attempt, "the switch refused")
+                await until(lambda attempt=attempt: output.failures == attempt, "the switch refused")
                 sent = output.requests
                 pipeline.execute(Command("resume", "", "chat"))
-                await until(lambda: output.requests > sent, "the switch back")
+                await until(lambda sent=sent: output.requests > sent, "the switch back")
             pipeline.execute(Command("say", "テスト", "chat"))  # the source is not looked up again
         assert output.failures == 3
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.endswith("obs")]
