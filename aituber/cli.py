@@ -45,6 +45,10 @@ def _add_session_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mqtt-ca-file", type=Path, metavar="FILE", help="CA certificate for --mqtt-tls")
     p.add_argument("--mqtt-prefix", default="aituber", help="topic prefix (default: aituber)")
     p.add_argument("--mqtt-client-id", metavar="ID", help="MQTT client id (default: random)")
+    p.add_argument("--obs", metavar="ws://HOST:4455",
+                   help="control OBS through its WebSocket server (obs-websocket 5): scenes on pause/resume and "
+                        "a source while speaking, as the character's [obs] table says (password: "
+                        "$AITUBER_OBS_PASSWORD); off without it")
     p.add_argument("--transcript", type=Path, metavar="FILE",
                    help="transcript file (default: transcripts/<time>-<character>.jsonl)")
 
@@ -111,11 +115,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_arguments(evaluate)
 
+    init = sub.add_parser("init", help="create a new character folder: a commented character.toml, an example "
+                                       "dataset and a README (asks, or takes flags)",
+                          description="Create a new character folder. On a terminal it asks for what the flags "
+                                      "leave out; otherwise the flags and the defaults are used. An existing "
+                                      "folder is never overwritten.")
+    init.add_argument("folder", type=Path, metavar="characters/NAME", help="the new folder (must not exist)")
+    init.add_argument("--id", help="character id: letters, digits, - and _ (default: the folder's name)")
+    init.add_argument("--name", help="display name, e.g. 星乃ミカ (default: the id)")
+    init.add_argument("--first-person", metavar="TEXT", help="what the character calls itself (default: わたし)")
+    init.add_argument("--endings", metavar="LIST", help="typical sentence endings, comma-separated (default: だよ,だね)")
+    persona = init.add_mutually_exclusive_group()
+    persona.add_argument("--persona", metavar="TEXT",
+                         help="the persona prompt (default: one written from the name, first person and endings)")
+    persona.add_argument("--persona-file", type=Path, metavar="FILE", help="read the persona prompt from a UTF-8 file")
+    init.add_argument("--template", choices=sorted(_templates()),
+                      help="prompt template (default: instruction, the format the sample character is trained in)")
+    init.add_argument("--voice", choices=["none", "openjtalk", "voicevox"],
+                      help="voice engine for the [voice] table (default: none)")
+    init.add_argument("--speaker", metavar="NAME_OR_ID", help="VOICEVOX speaker name or style id")
+    init.add_argument("--no-input", action="store_true", help="never ask, even on a terminal")
+
+    doctor = sub.add_parser("doctor", help="check Python, packages, CTranslate2/CUDA, models, a character, the "
+                                           "overlay port, voice, MQTT, OBS and disk space; OK/WARN/FAIL with the fix")
+    doctor.add_argument("--character", type=Path, metavar="DIR", help="also check this character folder")
+    doctor.add_argument("--model", type=Path, metavar="DIR", help="also check this CTranslate2 model folder")
+    doctor.add_argument("--host", default="127.0.0.1", help="overlay address to check (default: 127.0.0.1)")
+    doctor.add_argument("--port", type=int, default=8765, help="overlay port to check (default: 8765)")
+    doctor.add_argument("--mqtt-host", metavar="HOST", help="check this MQTT broker (password: $AITUBER_MQTT_PASSWORD)")
+    doctor.add_argument("--mqtt-port", type=int, default=1883, help="MQTT port (default: 1883)")
+    doctor.add_argument("--mqtt-user", metavar="NAME", help="MQTT user name")
+    doctor.add_argument("--mqtt-tls", action="store_true", help="connect to the broker with TLS")
+    doctor.add_argument("--obs", metavar="ws://HOST:4455",
+                        help="check OBS's WebSocket server, and the character's [obs] scenes (password: "
+                             "$AITUBER_OBS_PASSWORD)")
+    doctor.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                        help="for each network check (default: 5)")
+
     bench = sub.add_parser("bench", help=f"benchmarks (printed figures): {', '.join(BENCHES)}",
                            description="Run a benchmark; arguments after the name go to it (try: aituber bench engine -h).")
     bench.add_argument("name", choices=BENCHES, help="which benchmark")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own arguments")
     return parser
+
+
+def _templates() -> list[str]:
+    from aituber.core.prompt import TEMPLATES
+
+    return list(TEMPLATES)
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -187,6 +234,7 @@ def _run_session(args: argparse.Namespace, character_dir: Path, make_source) -> 
     from aituber.settings import MqttSettings, OverlaySettings, SessionSettings
 
     folder = load_character(character_dir)
+    obs = _obs_settings(args)
     source = make_source()
     model_dir, what = resolve_model(args.model, folder.path, args.base_model)
     mqtt = MqttSettings(host=args.mqtt_host, port=args.mqtt_port, username=args.mqtt_user,
@@ -196,7 +244,7 @@ def _run_session(args: argparse.Namespace, character_dir: Path, make_source) -> 
                             threads=args.threads, cache_prefix=folder.character.prompt.static_prompt)
     settings = SessionSettings(engine=engine,
                                overlay=OverlaySettings(not args.no_overlay, args.host, args.port, args.overlay_token),
-                               mqtt=mqtt, transcript=_transcript_path(args, folder.character.id))
+                               mqtt=mqtt, obs=obs, transcript=_transcript_path(args, folder.character.id))
     stats = RunStats()
     print(f"character: {folder.character.name} ({folder.path})\nchat: {source.name}\nmodel: {model_dir} ({what})",
           flush=True)
@@ -214,6 +262,69 @@ def _run_session(args: argparse.Namespace, character_dir: Path, make_source) -> 
     if settings.transcript is not None:
         print(f"transcript: {settings.transcript}")
     return code
+
+
+def _obs_settings(args: argparse.Namespace):
+    from aituber.outputs.obs import PASSWORD_ENV, obs_url
+    from aituber.settings import ObsSettings
+
+    if not args.obs:
+        return ObsSettings()
+    return ObsSettings(url=obs_url(args.obs), password=os.environ.get(PASSWORD_ENV) or None)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from aituber.characters import CharacterSpec, ask_spec, create_character, id_from_folder, split_endings
+    from aituber.errors import ConfigError
+
+    folder: Path = args.folder
+    if folder.exists():
+        raise ConfigError(f"{folder}: already exists; aituber init never overwrites a folder "
+                          "(choose another name, or move that folder away)")
+    character_id = args.id or id_from_folder(folder)
+    if character_id is None:
+        raise ConfigError(f"{folder.name!r} cannot be a character id (letters, digits, - and _ only): "
+                          "give one with --id")
+    persona = args.persona or ""
+    if args.persona_file is not None:
+        try:
+            persona = args.persona_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--persona-file {args.persona_file}: cannot read it ({exc})") from exc
+    given = {"name": args.name, "first_person": args.first_person, "persona": persona or None,
+             "template": args.template, "voice_engine": args.voice, "voice_speaker": args.speaker}
+    given = {key: value for key, value in given.items() if value is not None}
+    spec = replace(CharacterSpec(id=character_id, name=character_id), **given)
+    if args.endings is not None:
+        spec = replace(spec, sentence_endings=split_endings(args.endings))
+        given["sentence_endings"] = args.endings
+    spec.check()
+    if not args.no_input and sys.stdin.isatty():
+        print(f"new character in {folder} (Enter keeps the value in brackets)")
+        try:
+            spec = ask_spec(spec, input, skip=frozenset(given))
+        except EOFError:
+            raise AituberError("init: no answer (end of input); nothing was written") from None
+    files = create_character(folder, spec)
+    print(f"created {folder}:")
+    for path in files:
+        print(f"  {path}")
+    print(f"checked: it loads as the bot and aituber train load it. Next: aituber chat --character {folder}")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from aituber.doctor import DoctorOptions, doctor
+    from aituber.outputs.obs import PASSWORD_ENV, obs_url
+
+    options = DoctorOptions(character=args.character, model=args.model, host=args.host, port=args.port,
+                            mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, mqtt_user=args.mqtt_user,
+                            mqtt_password=os.environ.get("AITUBER_MQTT_PASSWORD"), mqtt_tls=args.mqtt_tls,
+                            obs=obs_url(args.obs) if args.obs else None,
+                            obs_password=os.environ.get(PASSWORD_ENV) or None, timeout_s=args.timeout)
+    return doctor(options, lambda line: print(line, flush=True))
 
 
 def _replay_source(args: argparse.Namespace, log_path: Path):
@@ -267,6 +378,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "bench":
             return _bench(args.name, args.args)
+        if args.command == "init":
+            return _init(args)
+        if args.command == "doctor":
+            return _doctor(args)
         if args.command == "train":
             from training.train import cli_train
 

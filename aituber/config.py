@@ -101,6 +101,28 @@ class ModelConfig(_Strict):
     """A LoRA folder (relative to the character folder) merged into the base model for this character."""
 
 
+class ObsConfig(_Strict):
+    """OBS scene control (`aituber.outputs.obs`), used only with `--obs ws://HOST:4455`. Names are OBS's
+    own scene and source names; an unset one is left alone."""
+
+    online_scene: str | None = Field(None, min_length=1)
+    """The scene while the bot is online (at start and on resume); unset: back to the scene that was
+    on when the bot paused."""
+    paused_scene: str | None = Field(None, min_length=1)
+    """The scene while paused (`!pause`): a "BRB" scene."""
+    offline_scene: str | None = Field(None, min_length=1)
+    """The scene when the run ends."""
+    speaking_source: str | None = Field(None, min_length=1)
+    """A source shown while a reply is presented (an avatar, a "speaking" badge), hidden otherwise."""
+    speaking_scene: str | None = Field(None, min_length=1)
+    """The scene that holds `speaking_source` (default: `online_scene`, else the current scene)."""
+    speech_chars_per_s: float | None = Field(None, gt=0)
+    """With a voice: keep the source shown until the reply could have been spoken at this many
+    characters a second (counted from its start); unset: hidden when the reply ends."""
+    speaking_min_s: float = Field(1.0, ge=0)
+    """The source stays shown at least this long per reply (a short fixed reply would only flash)."""
+
+
 class Character(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1)
@@ -126,6 +148,7 @@ class Character(_Strict):
     queue: QueueConfig = QueueConfig()
     idle: IdleConfig = IdleConfig()
     model: ModelConfig = ModelConfig()
+    obs: ObsConfig = ObsConfig()
     outputs: dict[str, dict[str, Any]] = {}
     """`[outputs.NAME]` tables: settings of optional outputs (see aituber.outputs.registry)."""
     training: dict[str, int | float | bool | str] = {}

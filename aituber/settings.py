@@ -43,10 +43,30 @@ class MqttSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ObsSettings:
+    """OBS control through obs-websocket 5 (scenes and sources: the character's `[obs]` table)."""
+
+    url: str | None = None
+    """ws://HOST:PORT of OBS's WebSocket server; None turns OBS control off."""
+    password: str | None = field(default=None, repr=False)
+    """The WebSocket server password ($AITUBER_OBS_PASSWORD); None when OBS asks for none."""
+    timeout_s: float = 5.0
+    """For connecting and for each request."""
+    retry_min_s: float = 1.0
+    retry_max_s: float = 30.0
+    """Reconnect backoff (doubling) while OBS is away."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
+@dataclass(frozen=True, slots=True)
 class SessionSettings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     overlay: OverlaySettings = field(default_factory=OverlaySettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    obs: ObsSettings = field(default_factory=ObsSettings)
     transcript: Path | None = None
     """One JSON line per event; None = no transcript."""
     console: bool = True
