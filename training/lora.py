@@ -279,9 +279,10 @@ def check_quantized(model: Any, targets: Sequence[str], quantize: str) -> int:
 
 def _keep_4bit_trainable_on_cpu(model: Any) -> None:
     """bitsandbytes' CPU backend repacks a 4-bit weight for its bf16 inference kernel the first time
-    the layer runs in eval mode without gradients (our eval loss), and from then on its output carries
-    no gradient back to the layers before it: the LoRA of every earlier layer would train on wrong
-    gradients. Training keeps the weights in the layout autograd goes through."""
+    the layer runs in eval mode without gradients (our eval loss), and from then on no gradient flows
+    back through the quantised weight: the LoRA of every earlier layer would train on wrong gradients
+    (off by more than their own size on the tiny test model). Training keeps the weights in the
+    layout autograd goes through."""
     for module in model.modules():
         if hasattr(module, "support_avx512bf16_for_cpu"):
             module.support_avx512bf16_for_cpu = False
@@ -415,6 +416,8 @@ def train_lora(base_dir: Path, train: Sequence[EncodedExample], eval_items: Sequ
                             lora_dropout=settings.dropout, target_modules=lora_targets(model_type, settings.mlp),
                             bias="none")
         model = get_peft_model(base, config)
+    if settings.quantize == "none":
+        model.to(device)  # a bitsandbytes model was placed on the device as it loaded
     trainable = [p for p in model.parameters() if p.requires_grad]
     n_trainable = sum(p.numel() for p in trainable)
     progress(f"LoRA r={settings.rank} alpha={settings.alpha} on {', '.join(lora_targets(model_type, settings.mlp))}: "

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bitsandbytes
 import pytest
 
 from aituber.errors import ConfigError
@@ -20,7 +21,6 @@ from tests.training.test_export import greedy_transformers
 from training.lora import TrainingError, check_quantized, lora_targets
 from training.settings import TrainSettings, load_training_character
 
-bitsandbytes = pytest.importorskip("bitsandbytes", reason="QLoRA needs bitsandbytes (the train extra)")
 
 REPO = Path(__file__).resolve().parents[2]
 #: Prompts in rinna's format (the template the recipe uses), ending where the reply starts.
