@@ -27,6 +27,7 @@ This module imports torch; the bot never imports it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -38,7 +39,7 @@ import random
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,13 +202,26 @@ def evaluate_loss(model: Any, items: Sequence[EncodedExample], batch_size: int, 
 # --- loading the base (QLoRA) ----------------------------------------------------------------------
 
 
-class _DropKernelsHint:
-    """bitsandbytes' CPU backend logs, at import, that it could not fetch an optional kernel from the
-    Hugging Face hub and to `pip install kernels`; it then uses its own. The hint would send users to
-    a download that is not needed, so it is dropped."""
+class _DropBitsandbytesNoise(logging.Filter):
+    """Two bitsandbytes log lines that say nothing a user can act on: at import, its CPU backend's
+    hint to `pip install kernels` (an optional kernel fetched from the Hugging Face hub; it uses its
+    own without it), and, on every 8-bit matmul on the CPU, that float32 inputs are cast to float16
+    (the progress line says so once)."""
+
+    NOISE = ("kernels-community", "MatMul8bitLt: inputs will be cast")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "kernels-community" not in record.getMessage()
+        message = record.getMessage()
+        return not any(noise in message for noise in self.NOISE)
+
+
+def quiet_bitsandbytes_import() -> None:
+    """Drop that noise; call before peft is imported (peft imports bitsandbytes when it is installed,
+    for a plain LoRA too). Idempotent."""
+    for name in ("bitsandbytes.backends.cpu.ops", "bitsandbytes.autograd._functions"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _DropBitsandbytesNoise) for f in target.filters):
+            target.addFilter(_DropBitsandbytesNoise())
 
 
 def require_bitsandbytes(quantize: str) -> str:
@@ -215,7 +229,7 @@ def require_bitsandbytes(quantize: str) -> str:
     install when it is missing or does not load."""
     if quantize not in QUANTIZE_CHOICES or quantize == "none":
         raise TrainingError(f"quantize {quantize!r}: not a bitsandbytes mode (choose 4bit or 8bit)")
-    logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_DropKernelsHint())
+    quiet_bitsandbytes_import()
     try:
         import bitsandbytes
     except ImportError as exc:
@@ -277,6 +291,15 @@ def check_quantized(model: Any, targets: Sequence[str], quantize: str) -> int:
     return quantized
 
 
+@contextlib.contextmanager
+def peft_deprecation_quiet() -> Iterator[None]:
+    """peft 0.21 asks transformers 5 `is_gradient_checkpointing`, deprecated there: a FutureWarning on
+    every run that the user can do nothing about."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def _keep_4bit_trainable_on_cpu(model: Any) -> None:
     """bitsandbytes' CPU backend repacks a 4-bit weight for its bf16 inference kernel the first time
     the layer runs in eval mode without gradients (our eval loss), and from then on no gradient flows
@@ -321,12 +344,12 @@ def load_base(base_dir: Path, settings: TrainSettings, device: Any, train_dtype:
         check_quantized(base, lora_targets(base.config.model_type, settings.mlp), quantize)
         if device.type == "cpu":
             _keep_4bit_trainable_on_cpu(base)
-        with warnings.catch_warnings():  # peft asks transformers 5 under a deprecated name
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        with peft_deprecation_quiet():
             base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
         how = (f"bitsandbytes {version} 4-bit nf4 (double quantisation, compute "
                f"{str(compute_dtype).replace('torch.', '')})" if quantize == "4bit"
-               else f"bitsandbytes {version} 8-bit int8")
+               else f"bitsandbytes {version} 8-bit int8"
+               + (" (float32 inputs cast to float16 for the int8 matmul)" if device.type == "cpu" else ""))
     if settings.gradient_checkpointing:
         enable = getattr(base, "activation_checkpointing_enable", None)
         if enable is not None:
@@ -341,8 +364,6 @@ def load_base(base_dir: Path, settings: TrainSettings, device: Any, train_dtype:
 
 
 def _device_and_autocast(torch: Any) -> tuple[Any, str, Callable[[], Any], bool]:
-    import contextlib
-
     if torch.cuda.is_available():
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         name = "bfloat16" if dtype is torch.bfloat16 else "float16"
@@ -386,6 +407,8 @@ def train_lora(base_dir: Path, train: Sequence[EncodedExample], eval_items: Sequ
     `fingerprint` (what the data and base were) is stored in each checkpoint; resuming from a
     checkpoint whose fingerprint or settings (other than `epochs`) differ is refused."""
     import torch
+
+    quiet_bitsandbytes_import()
     from peft import LoraConfig, PeftModel, get_peft_model
     from tqdm import tqdm
 
@@ -410,12 +433,14 @@ def train_lora(base_dir: Path, train: Sequence[EncodedExample], eval_items: Sequ
     base, loaded_as = load_base(base_dir, settings, device, train_dtype)
     model_type = base.config.model_type
     if state is not None:
-        model = PeftModel.from_pretrained(base, str(checkpoint), is_trainable=True)
+        with peft_deprecation_quiet():
+            model = PeftModel.from_pretrained(base, str(checkpoint), is_trainable=True)
     else:
         config = LoraConfig(task_type="CAUSAL_LM", r=settings.rank, lora_alpha=settings.alpha,
                             lora_dropout=settings.dropout, target_modules=lora_targets(model_type, settings.mlp),
                             bias="none")
-        model = get_peft_model(base, config)
+        with peft_deprecation_quiet():
+            model = get_peft_model(base, config)
     if settings.quantize == "none":
         model.to(device)  # a bitsandbytes model was placed on the device as it loaded
     trainable = [p for p in model.parameters() if p.requires_grad]
