@@ -26,6 +26,8 @@ from aituber import paths
 from aituber.engine.modeldir import MODEL_INFO_FILE
 from aituber.errors import ModelError
 
+from training.lora import peft_deprecation_quiet, quiet_bitsandbytes_import
+
 Progress = Callable[[str], None]
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -35,11 +37,14 @@ ADAPTER_INFO_FILE = "aituber_adapter.json"
 def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, dtype: Any = None) -> Any:
     """The base with the LoRA merged into its weights (a plain transformers model, in eval mode)."""
     import torch
+
+    quiet_bitsandbytes_import()
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=dtype or torch.float32)
-    return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().eval()
+    with peft_deprecation_quiet():
+        return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().eval()
 
 
 def convert_with_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path, quantization: str = "int8",
@@ -48,12 +53,14 @@ def convert_with_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path, quant
     things (the training output folder: adapter/, checkpoints/): the model files are added beside them."""
     from aituber.engine.convert import convert_model
 
+    quiet_bitsandbytes_import()
     out_dir = Path(out_dir).absolute()
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = out_dir.with_name(f".{out_dir.name}.model")
     shutil.rmtree(staging, ignore_errors=True)
-    convert_model(base_dir, staging, quantization, adapter=adapter_dir, info=dict(info or {}),
-                  progress=lambda line: None if line.startswith("model ready:") else progress(line))
+    with peft_deprecation_quiet():
+        convert_model(base_dir, staging, quantization, adapter=adapter_dir, info=dict(info or {}),
+                      progress=lambda line: None if line.startswith("model ready:") else progress(line))
     for item in staging.iterdir():
         target = out_dir / item.name
         if target.is_dir():
@@ -122,11 +129,13 @@ def ensure_tuned_model(character_dir: str | Path, cache_dir: Path, progress: Pro
         base_dir = Path(base).expanduser()
     from aituber.engine.convert import convert_model
 
+    quiet_bitsandbytes_import()
     progress(f"merging {adapter_dir} into {base_dir.name} and converting to {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    return convert_model(base_dir, out, "int8", adapter=adapter_dir, progress=progress,
-                         info={"adapter_sha256": adapter_sha256(adapter_dir), "base": base,
-                               "character_dir": str(character_dir.absolute())})
+    with peft_deprecation_quiet():
+        return convert_model(base_dir, out, "int8", adapter=adapter_dir, progress=progress,
+                             info={"adapter_sha256": adapter_sha256(adapter_dir), "base": base,
+                                   "character_dir": str(character_dir.absolute())})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,11 +14,20 @@ Two things keep a long persona prompt cheap, without changing the loss or its gr
   cache is repeated for every row.
 
 CPU works (float32); with CUDA, bf16 autocast (fp16 with a gradient scaler where bf16 is missing).
+
+QLoRA (`settings.quantize`): the base is loaded through bitsandbytes, "4bit" as nf4 with double
+quantisation (the compute in bf16/fp16 on CUDA, float32 on the CPU) or "8bit" as LLM.int8, prepared
+with peft's `prepare_model_for_kbit_training` (base frozen, the rest in float32) and the LoRA trained
+on top. Only the adapter is saved; the merge (`training.export`) goes into a full-precision copy of
+the base, never into the quantised weights. bitsandbytes >= 0.50 runs this on the CPU too (the tests
+do); on CUDA it is the path for 3-8B bases on a consumer GPU, with `gradient_checkpointing`.
+
 This module imports torch; the bot never imports it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -29,7 +38,8 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +47,7 @@ from typing import Any
 from aituber.errors import AituberError
 
 from training.dataset import IGNORE_INDEX, EncodedExample
-from training.settings import TrainSettings
+from training.settings import QUANTIZE_CHOICES, TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +61,10 @@ LORA_TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "trainer_state.pt"
+#: Settings that may change between a checkpoint and its resumption (they do not change the result).
+RESUMABLE_CHANGES = ("epochs", "gradient_checkpointing")
+#: What `pip install` brings bitsandbytes at the version the `train` extra pins.
+BITSANDBYTES_INSTALL = "pip install 'bitsandbytes>=0.50,<0.51' (or pip install -e '.[train]')"
 
 
 class TrainingError(AituberError):
@@ -185,12 +199,171 @@ def evaluate_loss(model: Any, items: Sequence[EncodedExample], batch_size: int, 
     return total / max(count, 1)
 
 
+# --- loading the base (QLoRA) ----------------------------------------------------------------------
+
+
+class _DropBitsandbytesNoise(logging.Filter):
+    """Two bitsandbytes log lines that say nothing a user can act on: at import, its CPU backend's
+    hint to `pip install kernels` (an optional kernel fetched from the Hugging Face hub; it uses its
+    own without it), and, on every 8-bit matmul on the CPU, that float32 inputs are cast to float16
+    (the progress line says so once)."""
+
+    NOISE = ("kernels-community", "MatMul8bitLt: inputs will be cast")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(noise in message for noise in self.NOISE)
+
+
+def quiet_bitsandbytes_import() -> None:
+    """Drop that noise; call before peft is imported (peft imports bitsandbytes when it is installed,
+    for a plain LoRA too). Idempotent."""
+    for name in ("bitsandbytes.backends.cpu.ops", "bitsandbytes.autograd._functions"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _DropBitsandbytesNoise) for f in target.filters):
+            target.addFilter(_DropBitsandbytesNoise())
+
+
+def require_bitsandbytes(quantize: str) -> str:
+    """bitsandbytes' version, for `quantize` "4bit"/"8bit"; a one-line TrainingError naming what to
+    install when it is missing or does not load."""
+    if quantize not in QUANTIZE_CHOICES or quantize == "none":
+        raise TrainingError(f"quantize {quantize!r}: not a bitsandbytes mode (choose 4bit or 8bit)")
+    quiet_bitsandbytes_import()
+    try:
+        import bitsandbytes
+    except ImportError as exc:
+        raise TrainingError(f"--quantize {quantize} needs bitsandbytes, which is not installed: "
+                            f"{BITSANDBYTES_INSTALL}") from exc
+    except Exception as exc:  # its native library failed to load (a CUDA/ROCm mismatch, a broken install)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainingError(f"--quantize {quantize}: bitsandbytes does not load ({first}); reinstall it: "
+                            f"{BITSANDBYTES_INSTALL}") from exc
+    return str(getattr(bitsandbytes, "__version__", "?"))
+
+
+def check_quantizable(base_dir: Path, quantize: str) -> None:
+    """Refuse, before anything is loaded, a base that cannot be trained with `quantize`: one whose
+    architecture has no known LoRA targets, or a checkpoint that is already quantised (its
+    config.json has a `quantization_config`: GPTQ, AWQ, a bitsandbytes export), which could neither be
+    re-quantised nor merged into at full precision."""
+    config_path = Path(base_dir) / "config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"{config_path}: unreadable: {exc}") from exc
+    existing = config.get("quantization_config")
+    if isinstance(existing, dict):
+        method = existing.get("quant_method") or existing.get("quantization_method") or "unknown method"
+        raise TrainingError(f"--base {base_dir}: already quantised ({method}); train on the original "
+                            "float16/bfloat16/float32 checkpoint (with --quantize 4bit for QLoRA)")
+    if quantize != "none":
+        lora_targets(str(config.get("model_type")))
+
+
+def _quantization_config(quantize: str, compute_dtype: Any) -> Any:
+    from transformers import BitsAndBytesConfig
+
+    if quantize == "4bit":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=compute_dtype)
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+def check_quantized(model: Any, targets: Sequence[str], quantize: str) -> int:
+    """How many LoRA target layers bitsandbytes quantised; a TrainingError naming the layers it left
+    in full precision (an architecture whose projections bitsandbytes does not replace)."""
+    import bitsandbytes as bnb
+
+    kind = bnb.nn.Linear4bit if quantize == "4bit" else bnb.nn.Linear8bitLt
+    quantized, plain = 0, set()
+    for name, module in model.named_modules():
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in targets:
+            if isinstance(module, kind):
+                quantized += 1
+            else:
+                plain.add(leaf)
+    if plain or not quantized:
+        missing = ", ".join(sorted(plain or targets))
+        raise TrainingError(f"--quantize {quantize}: bitsandbytes did not quantise {missing} of "
+                            f"{model.config.model_type}; train this base without --quantize")
+    return quantized
+
+
+@contextlib.contextmanager
+def peft_deprecation_quiet() -> Iterator[None]:
+    """peft 0.21 asks transformers 5 `is_gradient_checkpointing`, deprecated there: a FutureWarning on
+    every run that the user can do nothing about."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
+def _keep_4bit_trainable_on_cpu(model: Any) -> None:
+    """bitsandbytes' CPU backend repacks a 4-bit weight for its bf16 inference kernel the first time
+    the layer runs in eval mode without gradients (our eval loss), and from then on no gradient flows
+    back through the quantised weight: the LoRA of every earlier layer would train on wrong gradients
+    (off by more than their own size on the tiny test model). Training keeps the weights in the
+    layout autograd goes through."""
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+
+
+def load_base(base_dir: Path, settings: TrainSettings, device: Any, train_dtype: Any) -> tuple[Any, str]:
+    """The transformers base, ready for a LoRA on `device`, and a few words on how it was loaded.
+
+    Full precision: float32, moved to `device`. Quantised: bitsandbytes nf4/int8 straight onto
+    `device` (non-quantised parts in `train_dtype`, then float32 by `prepare_model_for_kbit_training`)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    quantize = settings.quantize
+    if quantize == "none":
+        base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+        base.to(device)
+        how = "float32"
+    else:
+        from peft import prepare_model_for_kbit_training
+
+        version = require_bitsandbytes(quantize)
+        check_quantizable(base_dir, quantize)
+        compute_dtype = train_dtype if device.type == "cuda" else torch.float32
+        place = torch.cuda.current_device() if device.type == "cuda" else "cpu"
+        try:
+            base = AutoModelForCausalLM.from_pretrained(
+                str(base_dir), dtype=compute_dtype, device_map={"": place},
+                quantization_config=_quantization_config(quantize, compute_dtype))
+        except torch.OutOfMemoryError:
+            raise
+        except (ValueError, RuntimeError, ImportError, NotImplementedError, TypeError, AssertionError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TrainingError(f"--quantize {quantize}: bitsandbytes {version} cannot load {base_dir} "
+                                f"({first}); train without --quantize or with the other mode") from exc
+        check_quantized(base, lora_targets(base.config.model_type, settings.mlp), quantize)
+        if device.type == "cpu":
+            _keep_4bit_trainable_on_cpu(base)
+        with peft_deprecation_quiet():
+            base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=False)
+        how = (f"bitsandbytes {version} 4-bit nf4 (double quantisation, compute "
+               f"{str(compute_dtype).replace('torch.', '')})" if quantize == "4bit"
+               else f"bitsandbytes {version} 8-bit int8"
+               + (" (float32 inputs cast to float16 for the int8 matmul)" if device.type == "cpu" else ""))
+    if settings.gradient_checkpointing:
+        enable = getattr(base, "activation_checkpointing_enable", None)
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        how += ", gradient checkpointing"
+    return base, how
+
+
 # --- the run --------------------------------------------------------------------------------------
 
 
 def _device_and_autocast(torch: Any) -> tuple[Any, str, Callable[[], Any], bool]:
-    import contextlib
-
     if torch.cuda.is_available():
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         name = "bfloat16" if dtype is torch.bfloat16 else "float16"
@@ -234,9 +407,10 @@ def train_lora(base_dir: Path, train: Sequence[EncodedExample], eval_items: Sequ
     `fingerprint` (what the data and base were) is stored in each checkpoint; resuming from a
     checkpoint whose fingerprint or settings (other than `epochs`) differ is refused."""
     import torch
+
+    quiet_bitsandbytes_import()
     from peft import LoraConfig, PeftModel, get_peft_model
     from tqdm import tqdm
-    from transformers import AutoModelForCausalLM
 
     if not train:
         raise TrainingError("no training examples")
@@ -255,21 +429,25 @@ def train_lora(base_dir: Path, train: Sequence[EncodedExample], eval_items: Sequ
         _check_resumable(state, settings, fingerprint, checkpoint)
 
     _seed_everything(settings.seed)
-    base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    train_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype_name, torch.float32)
+    base, loaded_as = load_base(base_dir, settings, device, train_dtype)
     model_type = base.config.model_type
     if state is not None:
-        model = PeftModel.from_pretrained(base, str(checkpoint), is_trainable=True)
+        with peft_deprecation_quiet():
+            model = PeftModel.from_pretrained(base, str(checkpoint), is_trainable=True)
     else:
         config = LoraConfig(task_type="CAUSAL_LM", r=settings.rank, lora_alpha=settings.alpha,
                             lora_dropout=settings.dropout, target_modules=lora_targets(model_type, settings.mlp),
                             bias="none")
-        model = get_peft_model(base, config)
-    model.to(device)
+        with peft_deprecation_quiet():
+            model = get_peft_model(base, config)
+    if settings.quantize == "none":
+        model.to(device)  # a bitsandbytes model was placed on the device as it loaded
     trainable = [p for p in model.parameters() if p.requires_grad]
     n_trainable = sum(p.numel() for p in trainable)
     progress(f"LoRA r={settings.rank} alpha={settings.alpha} on {', '.join(lora_targets(model_type, settings.mlp))}: "
              f"{n_trainable:,} trainable parameters; {len(train)} train / {len(eval_items)} eval examples; "
-             f"{device} {dtype_name}")
+             f"{device} {dtype_name}; base {loaded_as}")
 
     steps_per_epoch = math.ceil(len(train) / settings.batch_size)
     total_steps = steps_per_epoch * settings.epochs
@@ -311,7 +489,8 @@ def train_lora(base_dir: Path, train: Sequence[EncodedExample], eval_items: Sequ
         for batch_indices in bar:
             batch = collate([train[i] for i in batch_indices], pad_id)
             with autocast():
-                loss_sum, n = batch_loss(model, batch, device)
+                # Checkpointed layers run without a key/value cache: no shared-prefix pass then.
+                loss_sum, n = batch_loss(model, batch, device, share_prefix=not settings.gradient_checkpointing)
             loss = loss_sum / max(n, 1)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
@@ -358,9 +537,10 @@ def train_lora(base_dir: Path, train: Sequence[EncodedExample], eval_items: Sequ
 
 def _check_resumable(state: Mapping[str, Any], settings: TrainSettings, fingerprint: Mapping[str, Any],
                      checkpoint: Path) -> None:
-    saved = state.get("settings", {})
     now = dataclasses.asdict(settings)
-    differ = [k for k in now if k != "epochs" and saved.get(k) != now[k]]
+    # A checkpoint from before a setting existed ran with its default.
+    saved = {**dataclasses.asdict(TrainSettings()), **state.get("settings", {})}
+    differ = [k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
     if differ:
         raise TrainingError(f"{checkpoint}: cannot resume: settings differ from the checkpoint's "
                             f"({', '.join(f'{k}: {saved.get(k)!r} -> {now[k]!r}' for k in differ)}); "

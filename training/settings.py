@@ -38,6 +38,12 @@ class TrainSettings:
     dropout: float = 0.05
     mlp: bool = False
     """Also adapt the MLP projections (a larger adapter)."""
+    quantize: str = "none"
+    """QLoRA: load the base through bitsandbytes in "4bit" (nf4, double quantisation) or "8bit" (int8)
+    and train the LoRA on top; "none" trains on the full-precision base. The merge always goes into a
+    full-precision copy of the base."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: much less GPU memory for a 3-8B base, slower steps."""
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str = "[training]") -> TrainSettings:
@@ -73,6 +79,13 @@ class TrainSettings:
             raise ConfigError(f"{where}: 'dropout' and 'warmup_ratio' must be in [0, 1)")
         if self.learning_rate <= 0:
             raise ConfigError(f"{where}: 'learning_rate' must be positive")
+        if self.quantize not in QUANTIZE_CHOICES:
+            raise ConfigError(f"{where}: 'quantize' must be one of {', '.join(map(repr, QUANTIZE_CHOICES))}, "
+                              f"got {self.quantize!r}")
+
+
+QUANTIZE_CHOICES = ("none", "4bit", "8bit")
+"""`quantize`: how the base is loaded for training (bitsandbytes nf4 / int8, or not at all)."""
 
 
 #: Tables this package reads from character.toml itself (the character model may not know them yet).

@@ -2,7 +2,8 @@
 
     aituber train characters/NAME [--base default|HF_DIR] --out DIR [--adapter-only] [--resume]
                   [--epochs N] [--batch-size N] [--learning-rate X] [--rank N] [--alpha N]
-                  [--max-length N] [--seed N] [--mlp]
+                  [--max-length N] [--seed N] [--mlp] [--quantize none|4bit|8bit]
+                  [--gradient-checkpointing]
 
 The output folder, when done:
 
@@ -14,6 +15,9 @@ The output folder, when done:
 With `--adapter-only` nothing is merged or converted. The dataset is validated (every problem, with
 its line) before the base model is even loaded. Settings come from the `[training]` table of the
 character's character.toml (see `TrainSettings`), then from the command line.
+
+`--quantize 4bit|8bit` is QLoRA: the base is loaded through bitsandbytes (nf4 / int8) for training
+only; the adapter is merged into the full-precision base read from disk again, then converted.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from aituber.errors import ConfigError, ModelError
 
 from training.dataset import PromptEncoder, load_dataset, split_examples
 from training.lora import CHECKPOINTS, EpochStats
-from training.settings import TrainSettings, load_training_character
+from training.settings import QUANTIZE_CHOICES, TrainSettings, load_training_character
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +120,19 @@ def train_character(character_dir: str | Path, base: str | Path, out: str | Path
             and not (out_dir / CHECKPOINTS).is_dir():
         raise ConfigError(f"--out {out_dir}: exists and is not a training output folder; choose a new folder")
 
+    if settings.quantize != "none":
+        from training.lora import require_bitsandbytes
+
+        require_bitsandbytes(settings.quantize)  # before any folder is touched or model loaded
     if not resume and (out_dir / CHECKPOINTS).is_dir():
         progress(f"{out_dir}: starting over (without --resume); the old checkpoints are removed")
         shutil.rmtree(out_dir / CHECKPOINTS)
     base_dir, base_label = resolve_base(base, cache_dir, progress)
     from aituber.engine.convert import inspect_source, load_tokenizer
+    from training.lora import check_quantizable
 
     source = inspect_source(base_dir)
+    check_quantizable(base_dir, settings.quantize)
     tokenizer = load_tokenizer(base_dir)
     encoder = build_encoder(character, tokenizer)
     train_items = encoder.encode_all(train_examples, settings.max_length)
@@ -155,6 +165,9 @@ def train_character(character_dir: str | Path, base: str | Path, out: str | Path
     if not adapter_only:
         from training.export import convert_with_adapter
 
+        if settings.quantize != "none":
+            progress(f"merging into the full-precision base from {base_dir} (the {settings.quantize} weights were "
+                     "for training only)")
         model_dir = convert_with_adapter(base_dir, run.adapter_dir, out_dir, quantization, progress=progress,
                                          info={"character": character.id, "base": base_label})
     total = time.monotonic() - started
@@ -184,6 +197,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
     parser.add_argument("--quantization", default="int8", help="CTranslate2 quantization of the merged model")
     parser.add_argument("--mlp", action="store_true", default=None, help="also adapt the MLP projections")
+    parser.add_argument("--quantize", choices=QUANTIZE_CHOICES, default=None,
+                        help="QLoRA: load the base through bitsandbytes in 4bit (nf4) or 8bit (int8) for training "
+                             "(needs bitsandbytes; for 3-8B bases on one GPU); the merge uses the full-precision "
+                             "base (default: training.quantize, else none)")
+    parser.add_argument("--gradient-checkpointing", action="store_true", default=None,
+                        help="recompute activations in the backward pass: far less GPU memory, slower steps")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     for name, kind in OVERRIDE_OPTIONS.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, metavar="N" if kind is int else "X",
@@ -193,8 +212,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def cli_train(args: argparse.Namespace) -> TrainResult:
     """Run `aituber train` from parsed arguments; `args.cache_dir` (if set) is the model cache."""
     overrides = {name: getattr(args, name, None) for name in OVERRIDE_OPTIONS}
-    if getattr(args, "mlp", None):
-        overrides["mlp"] = True
+    for flag in ("mlp", "gradient_checkpointing"):
+        if getattr(args, flag, None):
+            overrides[flag] = True
+    if getattr(args, "quantize", None) is not None:
+        overrides["quantize"] = args.quantize
     return train_character(args.character, args.base, args.out, adapter_only=args.adapter_only,
                            resume=args.resume, overrides=overrides, cache_dir=getattr(args, "cache_dir", None),
                            quantization=getattr(args, "quantization", "int8"),
