@@ -17,6 +17,7 @@ OUTPUTS: dict[str, str] = {
     "console": "aituber.outputs.console:create_output",
     "overlay": "aituber.outputs.overlay:create_output",
     "mqtt": "aituber.outputs.mqtt:create_output",
+    "voice": "aituber.outputs.voice:create_output",
 }
 
 OutputFactory = Callable[[OutputContext], Output | None]
