@@ -133,3 +133,39 @@ async def test_voicevox_faults_are_errors_of_the_right_kind(voicevox_factory):
     with pytest.raises(ConfigError, match="だれか"):
         await unknown.start()
     await unknown.close()
+
+
+@pytest.mark.slow
+def test_say_writes_a_wav_of_the_character_voice(tmp_path, sample_character):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    out = tmp_path / "x.wav"
+    result = subprocess.run([sys.executable, "-m", "aituber", "say", "こんにちは、ミカだよ。", "--character",
+                             str(sample_character), "--out", str(out)], capture_output=True, text=True, timeout=120,
+                            cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    assert_speech(out.read_bytes(), "こんにちは、ミカだよ。")
+    assert "wrote" in result.stdout and "ONNX" not in result.stdout  # the library's import notice is kept out
+    bad = subprocess.run([sys.executable, "-m", "aituber", "say", "やあ", "--character", str(sample_character),
+                          "--voice", "voicevox", "--voice-url", f"http://127.0.0.1:{free_port()}", "--out",
+                          str(tmp_path / "y.wav")], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    assert bad.returncode == 2 and "cannot be reached" in bad.stderr and bad.stderr.count("\n") == 1
+    assert not (tmp_path / "y.wav").exists()
+
+
+def test_voice_settings_are_checked_with_the_key_named(tmp_path):
+    from aituber.config import load_character
+
+    for body, key in [('[voice]\nengine = "espeak"\n', "voice.engine"), ("[voice]\nspeed = 5.0\n", "voice.speed"),
+                      ('[voice]\nurl = "localhost"\n', "voice.url"), ("[voice]\nspeeed = 1.0\n", "voice.speeed"),
+                      ("[voice]\nclause_min_chars = 20\nclause_max_chars = 10\n", "voice.clause_max_chars")]:
+        (tmp_path / "character.toml").write_text('id = "x"\nname = "X"\n' + body, encoding="utf-8")
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_character(tmp_path)
+    (tmp_path / "character.toml").write_text('id = "x"\nname = "X"\n[voice]\nengine = "voicevox"\nspeaker = 2\n'
+                                             'url = "http://127.0.0.1:10101"\n', encoding="utf-8")
+    voice = load_character(tmp_path).character.voice
+    assert voice.speaker == 2 and voice.url.endswith("10101")
