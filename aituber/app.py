@@ -166,7 +166,9 @@ class Pipeline:
 
     def skip(self) -> bool:
         """Stop what is being presented: the reply being generated (it stops within one token), or a
-        reply the outputs are still presenting (speech). False if there is none."""
+        reply the outputs are still presenting (speech): the one the next reply waits for, else the last
+        one (with outputs that hold replies; withdrawn even if its speech has just ended). False if
+        there is none."""
         if self._waiting_on is not None:
             self.emit(ReplyCancelled(self._waiting_on, "cancelled"))
             self._waiting_on = None
