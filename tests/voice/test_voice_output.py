@@ -17,6 +17,8 @@ from tests.voice.conftest import Fanout, free_port
 from tests.voice.helpers import RecordingVoice, say, wait_until
 
 
+pytestmark = pytest.mark.slow  # the character speaks in real time
+
 async def running(engine, **kw) -> tuple[VoiceOutput, Fanout, asyncio.Task]:
     fan = Fanout()
     output = VoiceOutput(engine, fan, retry_min_s=0.2, retry_max_s=0.5, **kw)

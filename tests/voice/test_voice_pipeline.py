@@ -19,6 +19,8 @@ from aituber.voice.openjtalk import OpenJTalkVoice
 from tests.test_pipeline_behaviour import Collect, QueueSource
 from tests.voice.helpers import RecordingVoice, ScriptedEngine, wait_until
 
+pytestmark = pytest.mark.slow  # the character speaks in real time
+
 NG_WORDS = ("死ね", "消えろ")
 
 
