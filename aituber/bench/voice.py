@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from aituber import paths
-from aituber.bench.common import add_model_arguments, bench_main, build_engine, default_model, load_average, sample_character
+from aituber.bench.common import (
+    add_model_arguments,
+    bench_main,
+    build_engine,
+    default_model,
+    load_average,
+    sample_character,
+)
 from aituber.bench.pipeline import COMMENTS
 from aituber.core.comment import Author, Comment
 from aituber.core.events import CommentSelected, Event, ReplyEnded, SpeechStarted

@@ -45,6 +45,7 @@ from aituber.voice.reading import ReadingRules, to_reading
 log = logging.getLogger(__name__)
 
 WITHDRAWN = ("cancelled", "filtered")
+DEFAULT_RULES = ReadingRules()
 
 
 @dataclass(slots=True)
@@ -72,7 +73,7 @@ class VoiceOutput(OutputBase):
     holds_replies = True
 
     def __init__(self, engine: VoiceEngine, emit: Callable[[Event], None], *,
-                 rules: ReadingRules = ReadingRules(), clause_min_chars: int = 10, clause_max_chars: int = 60,
+                 rules: ReadingRules = DEFAULT_RULES, clause_min_chars: int = 10, clause_max_chars: int = 60,
                  first_clause_min_chars: int = 4,
                  timeout_s: float = 5.0, start_timeout_s: float = 60.0, retry_min_s: float = 1.0,
                  retry_max_s: float = 15.0, device: AudioDevice | None = None, queue_size: int = 512,

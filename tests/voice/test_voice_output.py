@@ -8,7 +8,13 @@ import logging
 
 import pytest
 
-from aituber.core.events import ReplyCancelled, RunEnded, SpeechEnded, SpeechStarted, VoiceStatus
+from aituber.core.events import (
+    ReplyCancelled,
+    RunEnded,
+    SpeechEnded,
+    SpeechStarted,
+    VoiceStatus,
+)
 from aituber.outputs.voice import VoiceOutput
 from aituber.voice.base import VoiceSettings
 from aituber.voice.openjtalk import OpenJTalkVoice
@@ -16,8 +22,8 @@ from aituber.voice.voicevox import VoicevoxVoice
 from tests.voice.conftest import Fanout, free_port
 from tests.voice.helpers import RecordingVoice, say, wait_until
 
-
 pytestmark = pytest.mark.slow  # the character speaks in real time
+
 
 async def running(engine, **kw) -> tuple[VoiceOutput, Fanout, asyncio.Task]:
     fan = Fanout()

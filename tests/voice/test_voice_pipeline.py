@@ -11,7 +11,13 @@ from aituber.app import Pipeline
 from aituber.config import load_character
 from aituber.core.commands import Command
 from aituber.core.comment import Author, Comment
-from aituber.core.events import ReplyCancelled, ReplyEnded, ReplyStarted, SpeechEnded, SpeechStarted
+from aituber.core.events import (
+    ReplyCancelled,
+    ReplyEnded,
+    ReplyStarted,
+    SpeechEnded,
+    SpeechStarted,
+)
 from aituber.outputs.base import EventBridge
 from aituber.outputs.voice import VoiceOutput
 from aituber.voice.base import VoiceSettings
@@ -20,7 +26,6 @@ from tests.test_pipeline_behaviour import Collect, QueueSource
 from tests.voice.helpers import RecordingVoice, ScriptedEngine, wait_until
 
 pytestmark = pytest.mark.slow  # the character speaks in real time
-
 NG_WORDS = ("死ね", "消えろ")
 
 
