@@ -28,7 +28,15 @@ from aituber.core.stats import RunStats
 from aituber.engine.base import Engine
 from aituber.engine.registry import create_engine
 from aituber.errors import AituberError
-from aituber.outputs.base import ControlBridge, Output, OutputContext, close_outputs, run_output, start_outputs
+from aituber.outputs.base import (
+    ControlBridge,
+    EventBridge,
+    Output,
+    OutputContext,
+    close_outputs,
+    run_output,
+    start_outputs,
+)
 from aituber.outputs.registry import build_outputs
 from aituber.settings import SessionSettings
 from aituber.sources.base import ChatSource
@@ -100,6 +108,8 @@ class Pipeline:
         self._waiting_on: str | None = None
         """The reply the outputs are still presenting while the next one waits to be shown."""
         self._last_reply: str | None = None
+        self._withdrawn: str | None = None
+        """The last reply that `skip` took back after it had ended (it may still be being spoken)."""
         self._tasks: asyncio.TaskGroup | None = None
 
     @property
@@ -156,16 +166,23 @@ class Pipeline:
 
     def skip(self) -> bool:
         """Stop what is being presented: the reply being generated (it stops within one token), or a
-        reply the outputs are still presenting (speech). False if there is none."""
+        reply the outputs are still presenting (speech): the one the next reply waits for, else the last
+        one (with outputs that hold replies; withdrawn even if its speech has just ended). False if
+        there is none."""
         if self._waiting_on is not None:
             self.emit(ReplyCancelled(self._waiting_on, "cancelled"))
             self._waiting_on = None
             return True
         task = self._reply_task
-        if task is None or task.done():
-            return False
-        task.cancel()
-        return True
+        if task is not None and not task.done():
+            task.cancel()
+            return True
+        if self._holding and self._last_reply is not None and self._withdrawn != self._last_reply:
+            # Nothing generating or waiting: the last reply may still be being presented (spoken).
+            self._withdrawn = self._last_reply
+            self.emit(ReplyCancelled(self._last_reply, "cancelled"))
+            return True
+        return False
 
     # -- ingest ---------------------------------------------------------------------------------
 
@@ -193,6 +210,7 @@ class Pipeline:
             self.emit_all(events)
             match decision:
                 case Finish():
+                    await self._previous_presented()  # the run ends once the last reply is heard
                     return
                 case Wait(until=until):
                     await self._wait(until)
@@ -311,9 +329,6 @@ class Pipeline:
         finally:
             self._waiting_on = None
 
-    async def finish_presenting(self, timeout_s: float) -> None:
-        """At the end of a run: let the outputs finish presenting the last reply (speech), within a bound."""
-        await self._previous_presented(timeout_s)
 
 
 def _unwrap(group: BaseExceptionGroup) -> BaseException:
@@ -336,7 +351,7 @@ def _unwrap(group: BaseExceptionGroup) -> BaseException:
 
 async def run_pipeline(character: Character, source: ChatSource, engine: Engine | None, outputs: Sequence[Output],
                        stats: RunStats | None = None, control: ControlBridge | None = None,
-                       close_timeout_s: float = 5.0) -> RunStats:
+                       close_timeout_s: float = 5.0, events: EventBridge | None = None) -> RunStats:
     """Start the outputs, run the pipeline, then close the outputs in reverse order, whatever happens.
     Everything runs in one TaskGroup; shutdown: stop reading, finish or cancel the reply, say offline,
     close each output within `close_timeout_s`."""
@@ -344,6 +359,8 @@ async def run_pipeline(character: Character, source: ChatSource, engine: Engine 
     pipeline = Pipeline(character=character, engine=engine, source=source, outputs=started, stats=stats)
     if control is not None:
         control.bind(pipeline.handle_control)
+    if events is not None:
+        events.bind(pipeline.emit)
     model = engine.info if engine is not None else None
     try:
         async with asyncio.TaskGroup() as tasks:
@@ -354,7 +371,6 @@ async def run_pipeline(character: Character, source: ChatSource, engine: Engine 
                                          model.name if model else ""))
                 await pipeline.run(tasks)
                 interrupted = False
-                await pipeline.finish_presenting(PRESENTATION_TIMEOUT_S)
             finally:
                 s = pipeline.stats
                 pipeline.emit(RunEnded(s.seen, s.answered, dict(s.skipped), interrupted))
@@ -381,6 +397,6 @@ async def run_session(character: Character, source: ChatSource, settings: Sessio
         context = OutputContext(character, settings, announce)
         outputs = [*build_outputs(context), *extra_outputs]
         return await run_pipeline(character, source, engine, outputs, stats, context.control,
-                                  settings.close_timeout_s)
+                                  settings.close_timeout_s, context.events)
     finally:
         await engine.close()

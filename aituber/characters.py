@@ -56,7 +56,7 @@ class CharacterSpec:
     persona: str = ""
     """The persona prompt; "" writes one from the name, first person and endings."""
     template: str = "instruction"
-    voice_engine: str = "none"
+    voice_engine: str = "openjtalk"
     voice_speaker: str = ""
     """A VOICEVOX speaker/style: a name or a style id; "" for the engine's default."""
     topics: tuple[str, ...] = field(default=DEFAULT_TOPICS)
@@ -231,6 +231,24 @@ COMMENTS: dict[str, dict[str, str]] = {
     "model": {
         "adapter": "a LoRA folder (relative to this one) merged into the base model; `aituber train` makes one",
     },
+    "voice": {
+        "engine": '"openjtalk" (built in, offline), "voicevox" (VOICEVOX or AivisSpeech over HTTP) or "none"',
+        "url": "voicevox only: VOICEVOX listens on 50021, AivisSpeech on 10101",
+        "speaker": "voicevox only: a speaker's name, or a style id (speaker = 2); unset = the engine's first",
+        "style": "voicevox only: the speaker's style by name; unset = its first style",
+        "speed": "0.5 .. 2.0",
+        "pitch": "-0.15 .. 0.15 (0.0578 is one semitone)",
+        "intonation": "0.0 .. 2.0 (openjtalk cannot change it)",
+        "volume": "0.0 .. 2.0",
+        "pre_silence_s": "silence before each clause (unset: VOICEVOX's 0.1 s, none for openjtalk)",
+        "post_silence_s": "silence after each clause",
+        "synthesis_timeout_s": "a clause that takes longer to synthesise is shown without voice",
+        "clause_min_chars": "clauses are cut at 、 once this long (always at 。！？ and new lines)",
+        "first_clause_min_chars": "...the first one sooner, so the voice starts early",
+        "clause_max_chars": "a clause without any mark is cut at this length",
+        "laughter": "how ｗ / www / 草 are read (\"\" = silent)",
+        "english_katakana": "read English words in katakana (YouTube -> ユーチューブ)",
+    },
     "obs": {
         "online_scene": "OBS scene while the bot is online (unset: back to the scene before the pause)",
         "paused_scene": "OBS scene while paused (!pause): a \"BRB\" scene",
@@ -260,6 +278,7 @@ COMMENTS: dict[str, dict[str, str]] = {
 }
 
 EXAMPLES: dict[str, dict[str, Any]] = {
+    "voice": {"speaker": "四国めたん", "style": "ノーマル", "pre_silence_s": 0.1, "post_silence_s": 0.1},
     "idle": {"after_s": 45.0},
     "model": {"adapter": "adapter"},
     "obs": {"online_scene": "Live", "paused_scene": "BRB", "offline_scene": "Ending",
@@ -274,6 +293,7 @@ TABLE_HEADERS: dict[str, str] = {
     "queue": "which comment is answered next",
     "idle": "talking when the chat is quiet",
     "model": "the character's own model",
+    "voice": "how the character speaks (see README: The voice)",
     "obs": "OBS scene control, used with `--obs ws://HOST:4455` (password: $AITUBER_OBS_PASSWORD)",
     "training": "aituber train (see training/settings.py)",
 }
@@ -319,23 +339,12 @@ def _table_lines(name: str, values: Mapping[str, Any], comments: Mapping[str, st
 
 
 def _voice_lines(spec: CharacterSpec) -> list[str]:
-    """`[voice]`: active when this aituber's character file knows the table and a voice was chosen,
-    else commented out (the keys are there to uncomment)."""
-    engine = spec.voice_engine
-    active = "voice" in Character.model_fields and engine != "none"
-    speaker: Any = int(spec.voice_speaker) if spec.voice_speaker.isdigit() else spec.voice_speaker
-    keys: list[tuple[str, Any, str, bool]] = [
-        ("engine", engine, '"openjtalk" (built in), "voicevox" (VOICEVOX, AivisSpeech...) or "none"', active),
-        ("url", VOICE_URLS["voicevox"], "a voicevox engine's address (AivisSpeech: port 10101)",
-         active and engine == "voicevox"),
-        ("speaker", speaker or "ずんだもん", "speaker name or style id", active and bool(speaker)),
-    ]
-    lines = []
-    if "voice" not in Character.model_fields:
-        lines.append("# This aituber does not speak yet: uncomment [voice] once your version has voice support.")
-    lines.append(("" if active else "# ") + "[voice]  # speech, sentence by sentence")
-    lines.extend(_line(key, value, comment, commented=not on) for key, value, comment, on in keys)
-    return lines
+    """`[voice]`: every key at its default, with the engine (and speaker) answered."""
+    values = _table_model("voice")().model_dump()  # type: ignore[misc]
+    values["engine"] = spec.voice_engine
+    if spec.voice_speaker:
+        values["speaker"] = int(spec.voice_speaker) if spec.voice_speaker.isdigit() else spec.voice_speaker
+    return _table_lines("voice", values, COMMENTS["voice"], EXAMPLES["voice"])
 
 
 def render_character_toml(spec: CharacterSpec) -> str:

@@ -15,6 +15,7 @@ from aituber import __version__, paths
 from aituber.bench import BENCHES
 from aituber.engine.registry import ENGINES
 from aituber.errors import AituberError
+from aituber.voice.registry import NO_VOICE, VOICES
 
 log = logging.getLogger("aituber")
 
@@ -51,6 +52,18 @@ def _add_session_args(p: argparse.ArgumentParser) -> None:
                         "$AITUBER_OBS_PASSWORD); off without it")
     p.add_argument("--transcript", type=Path, metavar="FILE",
                    help="transcript file (default: transcripts/<time>-<character>.jsonl)")
+    _add_voice_args(p)
+
+
+def _add_voice_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--voice", choices=[*VOICES, NO_VOICE],
+                   help="the voice engine (default: the character's [voice] engine; none = text only)")
+    p.add_argument("--voice-url", metavar="URL",
+                   help="VOICEVOX-compatible engine address (default: the character's [voice] url; "
+                        "VOICEVOX http://127.0.0.1:50021, AivisSpeech http://127.0.0.1:10101)")
+    p.add_argument("--audio-device", nargs="?", const="default", metavar="DEVICE",
+                   help="also play the voice on this local audio device (a name or index; without one, the "
+                        "system default); needs pip install 'aituber[audio]'")
 
 
 def _add_replay_args(p: argparse.ArgumentParser, speed: float) -> None:
@@ -91,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="type comments as a viewer, to rehearse ('name: text'; /quit ends)")
     chat.add_argument("--character", type=Path, required=True, metavar="DIR", help="character folder")
     _add_session_args(chat)
+
+    say = sub.add_parser("say", help="say a text in the character's voice and write it as a WAV (to try the voice)")
+    say.add_argument("text", metavar="TEXT", help="what to say (read as the bot reads replies)")
+    say.add_argument("--character", type=Path, required=True, metavar="DIR", help="character folder")
+    say.add_argument("--out", type=Path, default=Path("say.wav"), metavar="FILE.wav",
+                     help="the WAV to write (default: say.wav)")
+    _add_voice_args(say)
 
     model = sub.add_parser("model", help="prepare or convert models")
     model_sub = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
@@ -231,7 +251,7 @@ def _run_session(args: argparse.Namespace, character_dir: Path, make_source) -> 
     from aituber.config import load_character
     from aituber.core.stats import RunStats
     from aituber.engine.base import EngineSettings
-    from aituber.settings import MqttSettings, OverlaySettings, SessionSettings
+    from aituber.settings import MqttSettings, OverlaySettings, SessionSettings, VoiceRunSettings
 
     folder = load_character(character_dir)
     obs = _obs_settings(args)
@@ -244,7 +264,8 @@ def _run_session(args: argparse.Namespace, character_dir: Path, make_source) -> 
                             threads=args.threads, cache_prefix=folder.character.prompt.static_prompt)
     settings = SessionSettings(engine=engine,
                                overlay=OverlaySettings(not args.no_overlay, args.host, args.port, args.overlay_token),
-                               mqtt=mqtt, obs=obs, transcript=_transcript_path(args, folder.character.id))
+                               mqtt=mqtt, obs=obs, transcript=_transcript_path(args, folder.character.id),
+                               voice=VoiceRunSettings(args.voice, args.voice_url, args.audio_device))
     stats = RunStats()
     print(f"character: {folder.character.name} ({folder.path})\nchat: {source.name}\nmodel: {model_dir} ({what})",
           flush=True)
@@ -348,6 +369,13 @@ def _console_source(args: argparse.Namespace):
     return ConsoleChatSource()
 
 
+def _say(args: argparse.Namespace) -> int:
+    from aituber.voice.say import say
+
+    say(args.text, args.character, args.out, engine=args.voice, url=args.voice_url, device=args.audio_device)
+    return 0
+
+
 def _bench(name: str, argv: list[str]) -> int:
     import importlib
 
@@ -366,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_session(args, args.character, lambda: _youtube_source(args))
         if args.command == "chat":
             return _run_session(args, args.character, lambda: _console_source(args))
+        if args.command == "say":
+            return _say(args)
         if args.command == "model" and args.model_command == "prepare":
             from aituber.engine.prepare import prepare_default
 

@@ -9,11 +9,11 @@ in the stage's settings and one here.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -22,6 +22,11 @@ from aituber.core.prompt import TEMPLATES, PromptBuilder, Template
 from aituber.core.selection import QueueSettings
 from aituber.engine.base import EngineInfo, GenerationOptions
 from aituber.errors import ConfigError
+from aituber.voice.base import VoiceSettings
+from aituber.voice.registry import NO_VOICE, VOICES
+
+if TYPE_CHECKING:
+    from aituber.voice.reading import ReadingRules
 
 CHARACTER_FILE = "character.toml"
 
@@ -123,6 +128,49 @@ class ObsConfig(_Strict):
     """The source stays shown at least this long per reply (a short fixed reply would only flash)."""
 
 
+class VoiceConfig(_Strict):
+    """`[voice]`: how the character speaks (aituber.voice; every key is commented in the sample character)."""
+
+    engine: str = "openjtalk"
+    url: str = "http://127.0.0.1:50021"
+    speaker: str | int | None = None
+    style: str | None = None
+    speed: float = Field(1.0, ge=0.5, le=2.0)
+    pitch: float = Field(0.0, ge=-0.15, le=0.15)
+    intonation: float = Field(1.0, ge=0.0, le=2.0)
+    volume: float = Field(1.0, ge=0.0, le=2.0)
+    pre_silence_s: float | None = Field(None, ge=0.0, le=1.5)
+    post_silence_s: float | None = Field(None, ge=0.0, le=1.5)
+    synthesis_timeout_s: float = Field(5.0, gt=0.0, le=60.0)
+    clause_min_chars: int = Field(10, ge=1, le=200)
+    first_clause_min_chars: int = Field(4, ge=1, le=200)
+    clause_max_chars: int = Field(60, ge=1, le=500)
+    laughter: str = "あはは"
+    english_katakana: bool = True
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        if value not in VOICES and value != NO_VOICE:
+            raise ValueError(f"unknown voice engine {value!r}; known: {', '.join([*VOICES, NO_VOICE])}")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#]+(:\d+)?/?", value):
+            raise ValueError(f"{value!r} is not an engine address like http://127.0.0.1:50021")
+        return value
+
+    @field_validator("clause_max_chars")
+    @classmethod
+    def _max_over_min(cls, value: int, info: Any) -> int:
+        low = info.data.get("clause_min_chars", 1)
+        if value < low:
+            raise ValueError(f"must be at least clause_min_chars ({low})")
+        return value
+
+
 class Character(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1)
@@ -149,6 +197,7 @@ class Character(_Strict):
     idle: IdleConfig = IdleConfig()
     model: ModelConfig = ModelConfig()
     obs: ObsConfig = ObsConfig()
+    voice: VoiceConfig = VoiceConfig()
     outputs: dict[str, dict[str, Any]] = {}
     """`[outputs.NAME]` tables: settings of optional outputs (see aituber.outputs.registry)."""
     training: dict[str, int | float | bool | str] = {}
@@ -247,6 +296,24 @@ def prompt_builder(character: Character, engine: EngineInfo | None = None) -> Pr
     return PromptBuilder(character.prompt_template, character.persona, viewer_names=character.prompt.viewer_names,
                          chat_template=engine.chat_template if engine else None,
                          special_tokens=dict(engine.special_tokens) if engine else None)
+
+
+def voice_settings(character: Character, *, engine: str | None = None, url: str | None = None) -> VoiceSettings:
+    """The character's voice engine settings; `engine`/`url` override the file (command line)."""
+    v = character.voice
+    return VoiceSettings(engine=engine or v.engine, url=url or v.url, speaker=v.speaker, style=v.style,
+                         speed=v.speed, pitch=v.pitch, intonation=v.intonation, volume=v.volume,
+                         pre_silence_s=v.pre_silence_s, post_silence_s=v.post_silence_s,
+                         timeout_s=v.synthesis_timeout_s)
+
+
+def reading_rules(character: Character) -> ReadingRules:
+    """How the character's text is read aloud (laughter, English words)."""
+    from aituber.voice.english import to_katakana
+    from aituber.voice.reading import ReadingRules, no_english
+
+    return ReadingRules(laughter=character.voice.laughter,
+                        english=to_katakana if character.voice.english_katakana else no_english)
 
 
 def check_stages(character: Character) -> None:

@@ -62,11 +62,25 @@ class ObsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class VoiceRunSettings:
+    """The command line's say over the character's `[voice]`."""
+
+    engine: str | None = None
+    """Overrides `[voice] engine` ("openjtalk", "voicevox", "none"); None = the character's."""
+    url: str | None = None
+    """Overrides `[voice] url`."""
+    audio_device: str | None = None
+    """Also play the voice on this local audio device ("default", a name or an index); None = only
+    through the overlay pages."""
+
+
+@dataclass(frozen=True, slots=True)
 class SessionSettings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     overlay: OverlaySettings = field(default_factory=OverlaySettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     obs: ObsSettings = field(default_factory=ObsSettings)
+    voice: VoiceRunSettings = field(default_factory=VoiceRunSettings)
     transcript: Path | None = None
     """One JSON line per event; None = no transcript."""
     console: bool = True

@@ -10,8 +10,12 @@
  *   - keeps the connection up, reconnecting with exponential backoff (0.5 s doubling to 10 s,
  *     reset after a successful connect),
  *   - follows the reply protocol (state / comment_selected / reply_* / status) and calls the page,
- *   - exposes document.body.dataset.state ("connecting" | "open" | "closed") and
- *     window.__overlay = { messages, lastReply } for tests and debugging.
+ *   - speaks: with ?audio=1 on the WebSocket it gets each spoken clause's audio (binary frames) and
+ *     plays the clauses in order with the Web Audio API; when the bot has a voice, the reply text is
+ *     shown clause by clause as each one starts playing (see speaker() and tracker()),
+ *   - exposes document.body.dataset.state ("connecting" | "open" | "closed"),
+ *     document.body.dataset.audio ("off" | "on" | "blocked") and window.__overlay =
+ *     { messages, lastReply, speech } for tests and debugging.
  *
  * SECURITY: viewer and model text only ever reaches the DOM through textContent /
  * createTextNode (see text() and el() below). Never use innerHTML & co. with data.
@@ -23,7 +27,7 @@
   const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 10000;
 
-  const debug = (global.__overlay = global.__overlay || { messages: 0, lastReply: "" });
+  const debug = (global.__overlay = global.__overlay || { messages: 0, lastReply: "", speech: [] });
 
   // ---------------------------------------------------------------- URL parameters
 
@@ -82,14 +86,15 @@
    * The page's ?token= (needed when the bot listens beyond this machine) is passed on, unless the
    * ?ws= URL carries its own.
    */
-  function resolveWsUrl(search, location) {
+  function resolveWsUrl(search, location, audio) {
     const loc = location || global.location;
     const p = params(search === undefined ? loc.search : search);
     const token = p.string("token", null);
     const withToken = (href) => {
-      if (token === null) return href;
+      if (token === null && !audio) return href;
       const url = new URL(href);
-      if (!url.searchParams.has("token")) url.searchParams.set("token", token);
+      if (token !== null && !url.searchParams.has("token")) url.searchParams.set("token", token);
+      if (audio) url.searchParams.set("audio", "1");
       return url.href;
     };
     const given = p.string("ws", null);
@@ -127,10 +132,10 @@
   }
 
   /**
-   * Open `url` and keep it open. `onMessage(obj)` gets each JSON object frame.
-   * Returns { close() } which stops reconnecting.
+   * Open `url` and keep it open. `onMessage(obj)` gets each JSON object frame, `onBinary(buffer)`
+   * (optional) each binary frame as an ArrayBuffer. Returns { close() } which stops reconnecting.
    */
-  function connect(url, onMessage) {
+  function connect(url, onMessage, onBinary) {
     let attempt = 0;
     let socket = null;
     let timer = null;
@@ -149,6 +154,7 @@
         return; // a malformed URL does not get better by retrying
       }
       socket = ws;
+      ws.binaryType = "arraybuffer";
       ws.onopen = () => {
         if (socket !== ws) return;
         attempt = 0;
@@ -158,7 +164,16 @@
       ws.onmessage = (ev) => {
         if (socket !== ws) return;
         debug.messages += 1;
-        if (typeof ev.data !== "string") return;
+        if (typeof ev.data !== "string") {
+          if (onBinary && ev.data instanceof ArrayBuffer) {
+            try {
+              onBinary(ev.data);
+            } catch (e) {
+              console.error(`${LOG} failed to handle a binary frame:`, e);
+            }
+          }
+          return;
+        }
         let msg;
         try {
           msg = JSON.parse(ev.data);
@@ -199,9 +214,13 @@
     };
   }
 
-  /** Resolve the URL and connect, or warn and show nothing. */
+  /**
+   * Resolve the URL and connect, or warn and show nothing. `onMessage` is a function, or a tracker
+   * ({ handle, handleBinary, wantsAudio }): a tracker with a speaker that plays asks for audio.
+   */
   function start(onMessage) {
-    const url = resolveWsUrl();
+    const t = typeof onMessage === "function" ? { handle: onMessage } : onMessage;
+    const url = resolveWsUrl(undefined, undefined, Boolean(t.wantsAudio));
     if (url === null) {
       setState("closed");
       if (global.location.protocol === "file:") {
@@ -212,7 +231,169 @@
       }
       return null;
     }
-    return connect(url, onMessage);
+    return connect(url, t.handle, t.handleBinary);
+  }
+
+
+  // ---------------------------------------------------------------- speech audio
+
+  const AUDIO_FRAME_HEADER = 4; // bytes: big-endian length of the JSON header that follows
+
+  /** { header, audio } from a binary speech frame (docs/protocol.md), or null. */
+  function parseAudioFrame(buffer) {
+    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < AUDIO_FRAME_HEADER) return null;
+    const size = new DataView(buffer).getUint32(0, false);
+    if (AUDIO_FRAME_HEADER + size > buffer.byteLength) return null;
+    let header;
+    try {
+      header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, AUDIO_FRAME_HEADER, size)));
+    } catch (e) {
+      return null;
+    }
+    if (!header || header.type !== "speech_audio") return null;
+    return { header, audio: buffer.slice(AUDIO_FRAME_HEADER + size) };
+  }
+
+  /**
+   * Plays the clauses' audio, one after the other, and calls each clause's onStart when its audio
+   * starts (at once for a clause without audio). enabled=false: no audio, onStart at once.
+   * Each clause is logged in window.__overlay.speech: { replyId, index, text, duration, received,
+   * startedAt, audioAt, subtitleAt, endedAt, stopReceivedAt, stopped, audible } (performance.now() ms).
+   */
+  function speaker(enabled) {
+    let ctx = null;
+    const decoded = new Map(); // "rid#index" -> Promise<AudioBuffer | null>
+    const queue = [];
+    let current = null; // { item, source }
+    const key = (rid, index) => `${rid}#${index}`;
+    document.body.dataset.audio = enabled ? "on" : "off";
+
+    function context() {
+      if (ctx === null) {
+        const Ctx = global.AudioContext || global.webkitAudioContext;
+        if (!Ctx) return null;
+        ctx = new Ctx();
+        ctx.onstatechange = () => {
+          document.body.dataset.audio = ctx.state === "running" ? "on" : "blocked";
+          if (ctx.state === "running") hint(false);
+        };
+      }
+      return ctx;
+    }
+
+    // A browser that blocks sound until the page is clicked (OBS does not): say so, resume on a click.
+    let hintNode = null;
+    function hint(show) {
+      if (show && hintNode === null) {
+        hintNode = el("button", "ov-sound-hint", "🔊 クリックで音声オン / click for sound");
+        hintNode.type = "button";
+        document.body.appendChild(hintNode);
+        const resume = () => {
+          if (ctx) ctx.resume();
+        };
+        global.addEventListener("pointerdown", resume);
+        global.addEventListener("keydown", resume);
+      }
+      if (hintNode) hintNode.hidden = !show;
+    }
+
+    function audio(buffer) {
+      if (!enabled) return;
+      const frame = parseAudioFrame(buffer);
+      if (frame === null) {
+        console.warn(`${LOG} ignoring a binary frame that is not speech audio`);
+        return;
+      }
+      const c = context();
+      if (c === null) return;
+      const k = key(idOf(frame.header.reply_id), frame.header.index);
+      decoded.set(
+        k,
+        c.decodeAudioData(frame.audio).catch((e) => {
+          console.warn(`${LOG} cannot decode the audio of ${k}:`, e);
+          return null;
+        })
+      );
+      if (decoded.size > 64) decoded.delete(decoded.keys().next().value); // never grows without bound
+    }
+
+    /** A `speech` message: play its clause after the ones before it. */
+    function speech(msg, onStart) {
+      const rid = idOf(msg.reply_id);
+      const k = key(rid, msg.index);
+      const entry = {
+        replyId: rid, index: msg.index, text: str(msg.text), duration: Number(msg.duration_s) || 0,
+        received: performance.now(), startedAt: null, audioAt: null, subtitleAt: null, endedAt: null,
+        stopReceivedAt: null, stopped: false, audible: false,
+      };
+      debug.speech.push(entry);
+      if (debug.speech.length > 500) debug.speech.shift();
+      const buffer = enabled ? decoded.get(k) || null : null; // its binary frame came first, or not at all
+      decoded.delete(k);
+      queue.push({ rid, entry, buffer, onStart });
+      pump();
+    }
+
+    async function pump() {
+      if (current !== null || queue.length === 0) return;
+      const item = queue.shift();
+      current = { item, source: null, timer: null };
+      const buf = item.buffer ? await item.buffer : null;
+      if (current === null || current.item !== item) return; // stopped while decoding
+      const entry = item.entry;
+      const c = buf ? context() : null;
+      entry.startedAt = performance.now();
+      if (c !== null && c.state === "running") {
+        const source = c.createBufferSource();
+        source.buffer = buf;
+        source.connect(c.destination);
+        current.source = source;
+        source.onended = () => finish(item);
+        source.start();
+        entry.audible = true;
+        entry.audioAt = performance.now() + (c.outputLatency || c.baseLatency || 0) * 1000;
+        // Never stall the queue on an onended that does not come.
+        current.timer = setTimeout(() => finish(item), (buf.duration + 1) * 1000);
+      } else {
+        if (buf && c !== null) hint(true);
+        current.timer = setTimeout(() => finish(item), 0);
+      }
+      item.onStart(entry);
+      entry.subtitleAt = performance.now();
+    }
+
+    function finish(item) {
+      if (current === null || current.item !== item) return;
+      if (current.timer !== null) clearTimeout(current.timer);
+      item.entry.endedAt = performance.now();
+      current = null;
+      pump();
+    }
+
+    /** Stop the reply's clause that plays and drop its queued ones (`!skip`, a withdrawn reply). */
+    function stop(rid) {
+      const now = performance.now();
+      for (let i = queue.length - 1; i >= 0; i -= 1) {
+        if (queue[i].rid === rid) {
+          queue[i].entry.stopReceivedAt = now;
+          queue[i].entry.stopped = true;
+          queue.splice(i, 1);
+        }
+      }
+      for (const k of Array.from(decoded.keys())) if (k.startsWith(`${rid}#`)) decoded.delete(k);
+      if (current !== null && current.item.rid === rid) {
+        const item = current.item;
+        item.entry.stopReceivedAt = now;
+        item.entry.stopped = true;
+        if (current.source !== null) {
+          current.source.onended = null;
+          current.source.stop();
+        }
+        finish(item);
+      }
+    }
+
+    return { enabled, audio, speech, stop };
   }
 
   // ---------------------------------------------------------------- protocol
@@ -251,9 +432,17 @@
    *   cancel(s)           the reply was cancelled; s.text is ""
    *   character(c)        { id, name } from the state message
    *   status(status)      "online" | "paused" | "offline"
-   * s = { replyId, comment, text, streaming, ended, stopReason, character, status }.
+   * s = { replyId, comment, text, streaming, ended, stopReason, character, status, voice, spoken }.
+   *
+   * With a voice (s.voice: the bot speaks), s.text is what has been spoken: each clause is added
+   * when its audio starts (`speech` messages, played by `player`, a speaker()), and the deltas are
+   * not shown ahead of the voice. Without one (or with options.followVoice false: the history),
+   * s.text follows the deltas as they come.
    */
-  function tracker(h) {
+  function tracker(h, player, options) {
+    const voice = player || speaker(false);
+    const follow = !options || options.followVoice !== false;
+    const synced = () => s.voice && follow; // show the text as it is spoken
     const s = {
       replyId: null,
       comment: null,
@@ -263,6 +452,8 @@
       stopReason: null,
       character: null,
       status: null,
+      voice: false,
+      spoken: "",
     };
     const call = (name, ...args) => {
       if (typeof h[name] === "function") h[name](s, ...args);
@@ -277,6 +468,7 @@
       s.streaming = streaming;
       s.ended = false;
       s.stopReason = null;
+      s.spoken = synced() ? text : "";
       setText(text);
       call("comment");
     };
@@ -289,10 +481,11 @@
             s.character = { id: str(msg.character.id), name: str(msg.character.name) };
             if (typeof h.character === "function") h.character(s.character, s);
           }
+          if ("voice" in msg) s.voice = Boolean(msg.voice && typeof msg.voice === "object");
           const cur = msg.current;
           if (cur && typeof cur === "object") {
             const rid = idOf(cur.reply_id);
-            const text = str(cur.text);
+            const text = synced() ? str(cur.spoken) : str(cur.text);
             if (rid !== null && rid === s.replyId && s.comment) {
               // Reconnected during the same reply: catch up without flashing.
               if (text !== s.text) {
@@ -301,7 +494,8 @@
                 call("reply", null);
               }
             } else {
-              select(rid, normalizeComment(cur.comment), text, true);
+              select(rid, normalizeComment(cur.comment), text, !(synced() && cur.ended === true));
+              s.ended = synced() && cur.ended === true;
               call("reply", null);
             }
           } else if (s.streaming) {
@@ -327,6 +521,7 @@
         }
         case "reply_delta": {
           if (idOf(msg.reply_id) !== s.replyId || typeof msg.text !== "string" || s.ended) break;
+          if (synced()) break; // shown clause by clause as it is spoken
           s.streaming = true;
           setText(s.text + msg.text);
           call("reply", msg.text);
@@ -335,7 +530,7 @@
         case "reply_end": {
           if (idOf(msg.reply_id) !== s.replyId) break;
           if (s.ended && s.stopReason === "cancelled") break; // withdrawn: stays cleared
-          if (typeof msg.text === "string") setText(msg.text);
+          if (typeof msg.text === "string" && !synced()) setText(msg.text);
           s.streaming = false;
           s.ended = true;
           s.stopReason = str(msg.stop_reason) || "stop";
@@ -345,12 +540,32 @@
         }
         case "reply_cancelled": {
           const rid = idOf(msg.reply_id);
+          if (rid !== null) voice.stop(rid); // the voice stops at once, and what was queued is dropped
           if (rid !== null && rid !== s.replyId) break;
           setText("");
           s.streaming = false;
           s.ended = true;
           s.stopReason = "cancelled";
           call("cancel");
+          break;
+        }
+        case "voice":
+          s.voice = true;
+          break;
+        case "speech": {
+          const rid = idOf(msg.reply_id);
+          if (rid === null) break;
+          if (s.replyId === null) select(rid, null, "", true); // joined in the middle of a reply
+          if (rid !== s.replyId || s.stopReason === "cancelled") break;
+          const piece = str(msg.text);
+          voice.speech(msg, () => {
+            if (s.replyId !== rid || s.stopReason === "cancelled") return;
+            s.spoken += piece;
+            if (synced()) {
+              setText(s.spoken);
+              call("reply", piece);
+            }
+          });
           break;
         }
         case "status": {
@@ -365,7 +580,7 @@
       }
     }
 
-    return { handle, state: s };
+    return { handle, handleBinary: voice.audio, wantsAudio: voice.enabled, state: s };
   }
 
   // ---------------------------------------------------------------- badges
@@ -507,6 +722,8 @@
     connect,
     start,
     tracker,
+    speaker,
+    parseAudioFrame,
     normalizeComment,
     tierOf,
     formatAmount,

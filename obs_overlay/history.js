@@ -93,6 +93,6 @@
     cancel(s) {
       remove(s.replyId);
     },
-  });
+  }, null, { followVoice: false }); // finished replies as they are, not as far as they are spoken
   A.start(tracker.handle);
 })();

@@ -13,6 +13,7 @@
     pos: p.choice("pos", "bottom", ["bottom", "top", "middle"]),
     lines: p.int("lines", null, 1, 50), // default 4 (CSS)
     hide: p.number("hide", 10, 0, 86400),
+    audio: p.choice("audio", "1", ["0", "1"]), // play the voice (put audio=0 on all pages but one)
   };
   A.applyLayout(cfg);
 
@@ -79,7 +80,7 @@
     status(status) {
       if (status === "offline") hider.hide();
     },
-  });
+  }, A.speaker(cfg.audio === "1"));
 
-  A.start(tracker.handle);
+  A.start(tracker);
 })();

@@ -12,6 +12,7 @@
     pos: p.choice("pos", "bottom", ["bottom", "top", "middle"]),
     lines: p.int("lines", null, 1, 50), // default 2 (CSS)
     hide: p.number("hide", 10, 0, 86400),
+    audio: p.choice("audio", "1", ["0", "1"]), // play the voice (put audio=0 on all pages but one)
   };
   A.applyLayout(cfg);
 
@@ -36,6 +37,6 @@
     status(status) {
       if (status === "offline") hider.hide();
     },
-  });
-  A.start(tracker.handle);
+  }, A.speaker(cfg.audio === "1"));
+  A.start(tracker);
 })();

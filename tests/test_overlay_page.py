@@ -457,7 +457,7 @@ def test_state_on_connect_shows_reply_so_far(page, http_base):
 
 def test_token_passes_through_to_the_websocket(page, http_base, ws_server):
     open_page(page, http_base, "index.html", ws_server, token="t0k-en_1", hide=0)
-    assert ws_server.paths[-1] == "/ws?token=t0k-en_1"
+    assert ws_server.paths[-1] == "/ws?token=t0k-en_1&audio=1"  # the page plays the voice by default
     ws_server.send(*reply_script("r1", comment("c1", "鍵", "トークン付き"), ["届いた"]))
     wait_text(page, "#reply-text", "届いた")
     resolve = """([search, href]) => {

@@ -87,6 +87,57 @@ class ReplyCancelled:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """A clause of a reply starts being spoken now (the voice output). Subtitles show `text` now;
+    `audio` (a WAV) plays now. Without audio the clause is shown unspoken (`silent_reason`)."""
+
+    reply_id: str
+    index: int
+    """0-based, per reply."""
+    text: str
+    """The clause as shown (a slice of the reply text)."""
+    duration_s: float
+    """How long it plays; 0 without audio."""
+    started_at: float
+    """Unix time."""
+    clause_at: float
+    """Unix time when the clause was complete (its text was all there)."""
+    synthesis_s: float | None
+    """How long its synthesis took; None when it was not synthesised."""
+    audio: bytes | None = field(default=None, repr=False, compare=False)
+    silent_reason: str = ""
+    """Why there is no audio: "empty" (nothing to read), "unavailable" (engine down), "timeout", "error"."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechEnded:
+    """A clause finished playing, or was stopped (`!skip`): for the transcript."""
+
+    reply_id: str
+    index: int
+    text: str
+    clause_at: float
+    synthesis_s: float | None
+    started_at: float
+    ended_at: float
+    duration_s: float
+    spoken: bool
+    """It had audio."""
+    stopped: bool
+    """Cut short (the reply was withdrawn, the run stopped)."""
+    silent_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceStatus:
+    """The voice output's engine became available (at start, or back after a failure) or not."""
+
+    engine: str
+    available: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class StatusChanged:
     status: str
     """"online", "paused" or "offline"."""
@@ -103,4 +154,4 @@ class RunEnded:
 
 
 Event = (RunStarted | CommentSeen | CommentSkipped | CommentSelected | ReplyStarted | ReplyDelta | ReplySentence
-         | ReplyCancelled | ReplyEnded | StatusChanged | RunEnded)
+         | ReplyCancelled | ReplyEnded | SpeechStarted | SpeechEnded | VoiceStatus | StatusChanged | RunEnded)

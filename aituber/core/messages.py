@@ -6,6 +6,8 @@ way an existing client would misread (new message types and new fields do not ch
 
 from __future__ import annotations
 
+import json
+import struct
 from typing import Any
 
 from aituber.core.chatlog import comment_to_record
@@ -19,10 +21,14 @@ from aituber.core.events import (
     ReplyEnded,
     ReplySentence,
     ReplyStarted,
+    SpeechStarted,
     StatusChanged,
+    VoiceStatus,
 )
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""2: speech (the `speech` and `voice` messages, audio frames for clients that ask with `?audio=1`,
+`state.voice`, `state.current.spoken`); `reply_cancelled` may follow `reply_end` while it is spoken."""
 
 STATUSES = ("online", "paused", "offline")
 """What the bot can be doing: answering, paused by a moderator, or gone."""
@@ -65,7 +71,23 @@ def event_to_message(event: Event, ts: float) -> Message | None:
             return {"type": "skipped", "comment_id": comment.id, "reason": reason, "ts": ts}
         case StatusChanged(status=status):
             return status_message(status, ts)
+        case SpeechStarted():
+            return {"type": "speech", "reply_id": event.reply_id, "index": event.index, "text": event.text,
+                    "duration_s": round(event.duration_s, 3), "start_ts": event.started_at,
+                    "audio": event.audio is not None, "ts": ts}
+        case VoiceStatus(engine=engine, available=available):
+            return {"type": "voice", "engine": engine, "available": available, "ts": ts}
     return None
+
+
+def speech_audio_frame(event: SpeechStarted, audio_format: str = "wav") -> bytes:
+    """The binary WebSocket frame with a clause's audio: a 4-byte big-endian header length, the header
+    (UTF-8 JSON: type "speech_audio", reply_id, index, format), then the audio file."""
+    if event.audio is None:
+        raise ValueError("this clause has no audio")
+    header = json.dumps({"type": "speech_audio", "reply_id": event.reply_id, "index": event.index,
+                         "format": audio_format}, ensure_ascii=False).encode()
+    return struct.pack(">I", len(header)) + header + event.audio
 
 
 def status_message(status: str, ts: float) -> Message:
@@ -75,7 +97,8 @@ def status_message(status: str, ts: float) -> Message:
 
 
 def state_message(character: dict[str, Any], current: dict[str, Any] | None, status: str,
-                  ts: float) -> Message:
-    """The first message on every connection: who is speaking, the reply so far, the status."""
+                  ts: float, voice: dict[str, Any] | None = None) -> Message:
+    """The first message on every connection: who is speaking, the reply so far, the status, and the
+    voice (null when the bot does not speak)."""
     return {"type": "state", "version": PROTOCOL_VERSION, "character": character, "current": current,
-            "status": status, "ts": ts}
+            "status": status, "voice": voice, "ts": ts}

@@ -89,6 +89,29 @@ class ControlBridge:
         self._target(payload)
 
 
+@dataclass(slots=True)
+class EventBridge:
+    """Events that an output makes (the voice's speech events) reach every output through the
+    pipeline's `emit`, bound with `bind` like `ControlBridge`; until then they are dropped. Call it
+    from the output's own tasks, never from inside `publish` (the other outputs would see the events
+    out of order)."""
+
+    _target: Callable[[Event], None] | None = None
+
+    def bind(self, target: Callable[[Event], None]) -> None:
+        self._target = target
+
+    @property
+    def bound(self) -> bool:
+        return self._target is not None
+
+    def __call__(self, event: Event) -> None:
+        if self._target is None:
+            log.debug("an output's %s arrived before the pipeline started; dropped", type(event).__name__)
+            return
+        self._target(event)
+
+
 @dataclass(frozen=True, slots=True)
 class OutputContext:
     """What an output factory may use to build its output."""
@@ -98,6 +121,8 @@ class OutputContext:
     announce: Callable[[str], None] = print
     """Prints a line for the streamer (the overlay URL, the MQTT topics)."""
     control: ControlBridge = field(default_factory=ControlBridge)
+    events: EventBridge = field(default_factory=EventBridge)
+    """Where an output emits events of its own (see EventBridge)."""
 
     def options(self, name: str) -> dict[str, Any]:
         """The character file's `[outputs.NAME]` table ({} when absent)."""

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 QOS = 1
 TOPICS = {"comment_selected": "comment", "reply_sentence": "sentence", "reply_end": "reply",
-          "reply_cancelled": "cancelled"}
+          "reply_cancelled": "cancelled", "speech": "speech"}
 """Message type -> topic name under `<prefix>/<character>/`; other messages are not sent.
 The status goes to `status` as plain text, retained."""
 STATUS_TOPIC = "status"

@@ -6,6 +6,10 @@ frame written at once by `publish`; one whose socket is backed up gets frames qu
 behind alone, and is dropped with close code 4000 once its queue is full. `publish` never waits.
 Bound to a loopback address nothing else is needed; bound anywhere else every page and the
 WebSocket need `?token=`, and the WebSocket's Origin is checked.
+
+Speech: a page that connects with `?audio=1` also gets each spoken clause's audio as a binary frame
+just before its `speech` message; the others get the `speech` message only (subtitles in step with the
+voice). Audio is sent live only: a page that (re)connects never gets audio of the past.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from aituber import paths
-from aituber.core.events import Event
-from aituber.core.messages import CLOSE_TOO_SLOW, event_to_message, state_message
+from aituber.core.events import Event, SpeechStarted
+from aituber.core.messages import CLOSE_TOO_SLOW, event_to_message, speech_audio_frame, state_message
 from aituber.errors import ConfigError
 from aituber.outputs.base import OutputBase, OutputContext
 
@@ -47,6 +51,8 @@ _WRITE_LIMIT = 2**15
 """Bytes waiting in a page's socket buffer beyond which it is behind (websockets' write limit)."""
 _LOCAL_FILE_ORIGINS = ("null", "file://")
 """What Chromium (and OBS's CEF) send as Origin from a page opened as a local file."""
+AUDIO_BACKLOG_BYTES = 8 * 2**20
+"""Audio waiting for one page beyond which its next clauses are sent without audio (about 80 s)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -62,13 +68,24 @@ def is_loopback(host: str) -> bool:
 class _Client:
     """One connected page: its own bounded queue, so a slow page never slows the others."""
 
-    __slots__ = ("connection", "queue", "sender", "dropped")
+    __slots__ = ("connection", "queue", "sender", "dropped", "audio", "audio_backlog")
 
-    def __init__(self, connection: ServerConnection, queue_size: int) -> None:
+    def __init__(self, connection: ServerConnection, queue_size: int, audio: bool = False) -> None:
         self.connection = connection
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
+        self.queue: asyncio.Queue[tuple[bytes, bool]] = asyncio.Queue(maxsize=queue_size)
+        """(frame payload, is text)."""
         self.sender: asyncio.Task[None] | None = None
         self.dropped = False
+        self.audio = audio
+        """The page asked for speech audio (`?audio=1`)."""
+        self.audio_backlog = 0
+        """Bytes of audio queued for it, not yet sent."""
+
+    @property
+    def caught_up(self) -> bool:
+        connection = self.connection
+        return (self.queue.empty() and connection.state is State.OPEN and connection.send_in_progress is None
+                and connection.transport.get_write_buffer_size() < _WRITE_LIMIT)
 
 
 class OverlayServer(OutputBase):
@@ -109,7 +126,9 @@ class OverlayServer(OutputBase):
         self._server: Server | None = None
         self._current: dict[str, Any] | None = None  # the reply being typed, for late joiners
         self._current_parts: list[str] = []
+        self._spoken_parts: list[str] = []
         self._status = "online"
+        self._voice: dict[str, Any] | None = None  # the voice's engine and availability; None: no voice
         self.dropped_clients = 0
         """Pages dropped for falling too far behind, since start."""
 
@@ -179,24 +198,41 @@ class OverlayServer(OutputBase):
         self._track(message)
         if not self._clients:
             return
-        data = json.dumps(message, ensure_ascii=False).encode()
+        if isinstance(event, SpeechStarted) and event.audio is not None:
+            self._send_audio(event)
+        self._send(json.dumps(message, ensure_ascii=False).encode(), text=True, clients=list(self._clients))
+
+    def _send(self, data: bytes, *, text: bool, clients: list[_Client]) -> None:
         frame: bytes | None = None
-        for client in list(self._clients):
-            connection = client.connection
-            transport = connection.transport
+        for client in clients:
             # A page that keeps up (nothing queued, socket accepting) gets the frame written now:
             # one frame built for all (no extensions: compression is off), one write each. A page
             # that is behind gets it queued after the rest, in order.
-            if (client.queue.empty() and connection.state is State.OPEN and connection.send_in_progress is None
-                    and transport.get_write_buffer_size() < _WRITE_LIMIT):
+            if client.caught_up:
                 if frame is None:
-                    frame = Frame(Opcode.TEXT, data).serialize(mask=False, extensions=[])
-                transport.write(frame)
+                    frame = Frame(Opcode.TEXT if text else Opcode.BINARY, data).serialize(mask=False, extensions=[])
+                client.connection.transport.write(frame)
                 continue
             try:
-                client.queue.put_nowait(data)
+                client.queue.put_nowait((data, text))
             except asyncio.QueueFull:
                 self._drop(client)
+                continue
+            if not text:
+                client.audio_backlog += len(data)
+
+    def _send_audio(self, event: SpeechStarted) -> None:
+        """The clause's audio to the pages that asked for it, before its `speech` message; a page with
+        too much audio waiting gets none (it shows the subtitle without sound)."""
+        clients = [c for c in self._clients if c.audio]
+        if not clients:
+            return
+        data = speech_audio_frame(event)
+        able = [c for c in clients if c.audio_backlog + len(data) <= AUDIO_BACKLOG_BYTES]
+        if len(able) < len(clients):
+            log.warning("overlay: %d page(s) are too far behind for audio; this clause is sent without it",
+                        len(clients) - len(able))
+        self._send(data, text=False, clients=able)
 
     def _drop(self, client: _Client) -> None:
         log.warning("overlay: a page fell %d messages behind; disconnecting it (close code %d)",
@@ -208,33 +244,47 @@ class OverlayServer(OutputBase):
             client.sender.cancel()  # its handler then closes the connection
 
     def _track(self, message: dict[str, Any]) -> None:
-        """Keep what a page that connects now must be told: the reply so far and the status."""
+        """Keep what a page that connects now must be told: the reply so far (and, with a voice, what
+        of it has been spoken), the status, the voice."""
         kind = message["type"]
         if kind == "status":
             self._status = message["status"]
-        elif kind == "comment_selected":
-            self._current = {"reply_id": message["reply_id"], "comment": message["comment"], "text": ""}
+        elif kind == "voice":
+            self._voice = {"engine": message["engine"], "available": message["available"]}
+        elif kind == "comment_selected" or kind == "reply_start" and (
+                self._current is None or self._current["reply_id"] != message["reply_id"]):
+            self._current = {"reply_id": message["reply_id"], "comment": message.get("comment"), "text": ""}
             self._current_parts = []
+            self._spoken_parts = []
         elif self._current is None or message.get("reply_id") != self._current["reply_id"]:
             return
         elif kind == "reply_delta":
             self._current_parts.append(message["text"])
+        elif kind == "speech":
+            self._spoken_parts.append(message["text"])
+        elif kind == "reply_end" and self._voice is not None:
+            # Still being spoken: a page that connects now shows what has been said and follows the rest.
+            self._current["ended"] = True
         elif kind in ("reply_end", "reply_cancelled"):
             self._current = None
             self._current_parts = []
+            self._spoken_parts = []
 
     def _state(self) -> bytes:
         current = None
         if self._current is not None:
             current = self._current | {"text": "".join(self._current_parts)}
-        return json.dumps(state_message(self.character, current, self._status, time.time()),
+            if self._voice is not None:
+                current["spoken"] = "".join(self._spoken_parts)
+        return json.dumps(state_message(self.character, current, self._status, time.time(), self._voice),
                           ensure_ascii=False).encode()
 
     # -- connections -----------------------------------------------------------------------------
 
     async def _handle(self, connection: ServerConnection) -> None:
-        client = _Client(connection, self._client_queue_size)
-        client.queue.put_nowait(self._state())
+        query = parse_qs(urlsplit(connection.request.path).query) if connection.request is not None else {}
+        client = _Client(connection, self._client_queue_size, audio=query.get("audio", ["0"])[0] == "1")
+        client.queue.put_nowait((self._state(), True))
         client.sender = asyncio.create_task(self._send_queued(client), name="overlay-send")
         self._clients.add(client)
         reader = asyncio.create_task(self._discard_incoming(connection), name="overlay-read")
@@ -255,7 +305,10 @@ class OverlayServer(OutputBase):
     async def _send_queued(client: _Client) -> None:
         try:
             while True:
-                await client.connection.send(await client.queue.get(), text=True)
+                data, text = await client.queue.get()
+                if not text:
+                    client.audio_backlog -= len(data)
+                await client.connection.send(data, text=text)
         except ConnectionClosed:
             pass
 

@@ -18,6 +18,7 @@ OUTPUTS: dict[str, str] = {
     "overlay": "aituber.outputs.overlay:create_output",
     "mqtt": "aituber.outputs.mqtt:create_output",
     "obs": "aituber.outputs.obs:create_output",
+    "voice": "aituber.outputs.voice:create_output",
 }
 
 OutputFactory = Callable[[OutputContext], Output | None]

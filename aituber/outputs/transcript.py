@@ -25,6 +25,8 @@ from aituber.core.events import (
     ReplyEnded,
     RunEnded,
     RunStarted,
+    SpeechEnded,
+    VoiceStatus,
 )
 from aituber.errors import ConfigError
 from aituber.outputs.base import OutputBase, OutputContext
@@ -50,6 +52,15 @@ def event_to_record(event: Event, now: float | None = None) -> dict[str, Any] | 
                     "text": event.text, "stop_reason": event.stop_reason,
                     "first_token_s": None if event.first_token_s is None else round(event.first_token_s, 4),
                     "total_s": round(event.total_s, 4), "tokens": event.tokens}
+        case SpeechEnded():
+            return {"type": "speech", "reply_id": event.reply_id, "index": event.index, "text": event.text,
+                    "spoken": event.spoken, "clause_at": round(event.clause_at, 4),
+                    "synthesis_s": None if event.synthesis_s is None else round(event.synthesis_s, 4),
+                    "play_start": round(event.started_at, 4), "play_end": round(event.ended_at, 4),
+                    "duration_s": round(event.duration_s, 4), "stopped": event.stopped,
+                    **({"silent_reason": event.silent_reason} if event.silent_reason else {})}
+        case VoiceStatus(engine=engine, available=available, detail=detail):
+            return {"type": "voice", "time": now, "engine": engine, "available": available, "detail": detail}
         case RunEnded():
             return {"type": "run_end", "time": now, "seen": event.seen, "answered": event.answered,
                     "skipped": dict(event.skipped), "interrupted": event.interrupted}

@@ -174,7 +174,7 @@ async def test_state_on_connect_has_the_reply_so_far_and_the_status():
 
         first = await hello()
         assert {k: first[k] for k in ("type", "version", "character", "current", "status")} == {
-            "type": "state", "version": 1, "character": {"id": "mika", "name": "星乃ミカ"}, "current": None,
+            "type": "state", "version": 2, "character": {"id": "mika", "name": "星乃ミカ"}, "current": None,
             "status": "online"}
         overlay.publish(CommentSelected(COMMENT, "r1", 0.5))
         overlay.publish(ReplyStarted("r1", "c1"))
