@@ -54,6 +54,7 @@ async def test_served_page_types_the_reply(tiny_model, sample_character, tmp_pat
                                     source=ReplayChatSource(log, fast=True), outputs=[overlay, transcript])
                 stats = await pipeline.run()
             assert stats.answered == 1
+            await transcript.close()  # its thread has written every line
             reply = next(json.loads(line) for line in (tmp_path / "t.jsonl").read_text(encoding="utf-8").splitlines()
                          if json.loads(line)["type"] == "reply")
             assert reply["text"], "the tiny model produced an empty reply; pick another seed"
