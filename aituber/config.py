@@ -325,7 +325,9 @@ def engine_settings(character: Character, local: Callable[[], EngineSettings], *
         "reply_timeout_s": e.reply_timeout_s, "extended_sampling": e.extended_sampling}
     key = (environ or {}).get(e.api_key_env)
     if key:
-        options["api_key"] = key
+        from aituber.engine.openai import ApiKey
+
+        options["api_key"] = ApiKey(key)
     if e.fallback == "local":
         options["fallback"] = local()
     return EngineSettings(kind="openai", model=model or e.model or "", options=options)

@@ -41,7 +41,7 @@ from aituber.errors import ConfigError, GenerationError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["APIS", "FallbackEngine", "OpenAIEngine", "RemoteSettings", "SseLines", "create_engine",
+__all__ = ["APIS", "ApiKey", "FallbackEngine", "OpenAIEngine", "RemoteSettings", "SseLines", "create_engine",
            "estimate_tokens", "parse_event", "normalize_url"]
 
 APIS = ("chat", "completions")
@@ -49,6 +49,13 @@ APIS = ("chat", "completions")
 OPENAI_STOP_LIMIT = 4
 """OpenAI's own API takes at most 4 stop strings (the rest are applied here only)."""
 _ERROR_BODY_CHARS = 2000
+
+
+class ApiKey(str):
+    """The API key: a string whose repr never shows it (settings may be logged or printed)."""
+
+    def __repr__(self) -> str:
+        return "ApiKey('***')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,8 +304,11 @@ def error_message(status: int, body: bytes, settings: RemoteSettings) -> str:
 class OpenAIEngine:
     """Streams replies from an OpenAI-compatible server."""
 
-    def __init__(self, settings: RemoteSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: RemoteSettings, *, transport: httpx.AsyncBaseTransport | None = None,
+                 extra_body: Mapping[str, Any] | None = None) -> None:
         self.settings = settings
+        self.extra_body = dict(extra_body or {})
+        """Added to every request (the benches ask llama.cpp and vLLM for `min_tokens`)."""
         self.model = settings.model
         self.served: tuple[str, ...] = ()
         """The model names the server listed at start."""
@@ -378,7 +388,7 @@ class OpenAIEngine:
         loop = asyncio.get_running_loop()
         started = loop.time()
         reply_deadline = started + s.reply_timeout_s
-        body = request_body(s, self.model, prompt, options)
+        body = {**request_body(s, self.model, prompt, options), **self.extra_body}
         endpoint = "chat/completions" if s.api == "chat" else "completions"
         shaper = ReplyShaper(options.stop_strings, options.max_chars)
         sse = SseLines()
