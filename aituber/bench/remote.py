@@ -51,12 +51,14 @@ async def _bot(engine: OpenAIEngine, prompts: list, options, replies: int, offse
 
 async def _round(settings: RemoteSettings, bots: int, replies: int, prompts: list, options,
                  extra_body: dict) -> dict:
-    engines = [OpenAIEngine(settings, extra_body=extra_body) for _ in range(bots)]
+    engines = [OpenAIEngine(settings) for _ in range(bots)]
     try:
         for engine in engines:
             await engine.start()
         warm = GenerationOptions(max_new_tokens=1, temperature=0, max_chars=None)
-        await asyncio.gather(*(complete(e, prompts[0], warm) for e in engines))
+        await asyncio.gather(*(complete(e, prompts[0], warm) for e in engines))  # connected, prompt cached
+        for engine in engines:
+            engine.extra_body = dict(extra_body)
         started = time.perf_counter()
         results = await asyncio.gather(*(_bot(e, prompts, options, replies, i) for i, e in enumerate(engines)))
         wall = time.perf_counter() - started

@@ -464,14 +464,12 @@ class OpenAIEngine:
                 if event.done:
                     finish = finish or "stop"
                     break
-                if event.content:
-                    pieces += 1
-                    if pieces > options.max_new_tokens and event.finish_reason is None and event.text:
-                        pieces -= 1
+                if event.text:
+                    if pieces >= options.max_new_tokens:
                         stop = "length"  # the server goes on past max_tokens: cut here
                         break
-                    if event.text:
-                        got_text = True
+                    pieces += 1
+                    got_text = True
                     text = shaper.feed(clean_text(event.text))
                     if text:
                         yield ReplyChunk(text=text)

@@ -204,3 +204,25 @@ class FakeOpenAIServer:
             self.disconnects += 1
             self._note()
             return False
+
+
+class ThreadedServer:
+    """The server on its own event loop in a thread, for code under test that runs `asyncio.run` itself."""
+
+    def __init__(self, handler: Callable[[Request], Script]) -> None:
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-openai", daemon=True)
+        self._thread.start()
+        self.server = asyncio.run_coroutine_threadsafe(FakeOpenAIServer(handler).start(), self._loop).result(10)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
