@@ -71,6 +71,8 @@ def test_replay_against_a_server_with_an_api_key(keyed_server, sample_character,
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"served at {keyed_server.url}" in result.stdout and "answered" in result.stdout
     records = [json.loads(line) for line in transcript.read_text(encoding="utf-8").splitlines()]
+    run_start = next(r for r in records if r["type"] == "run_start")
+    assert run_start["engine"] == "openai" and run_start["model"] == "gemma-3-270m-it"
     replies = [r for r in records if r["type"] == "reply"]
     assert len(replies) >= 5 and all(r["stop_reason"] in ("stop", "length") for r in replies)
     for text in (result.stdout, result.stderr, transcript.read_text(encoding="utf-8")):

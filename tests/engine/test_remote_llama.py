@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
+from dataclasses import replace
 
 import pytest
 from websockets.asyncio.client import connect
 
 from aituber.app import Pipeline
-from aituber.config import load_character
+from aituber.config import generation_options, load_character, prompt_builder
 from aituber.core.commands import Command
 from aituber.core.comment import Author, Comment
 from aituber.core.events import ReplyCancelled, ReplyDelta, ReplyEnded, ReplySentence
@@ -27,6 +28,9 @@ from tests.engine.llama_server import MODEL_ALIAS, LlamaServer, free_port, requi
 from tests.test_pipeline_behaviour import Collect, QueueSource
 
 pytestmark = pytest.mark.slow
+
+#: Gemma's end tokens (<eos>, <end_of_turn>) banned: the reply goes on until it is stopped.
+NEVER_ENDS = {"logit_bias": {"1": -100.0, "106": -100.0}}
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +68,22 @@ async def test_replay_through_the_pipeline_reaches_a_websocket_client(server, ch
     try:
         async with connect(f"ws://127.0.0.1:{overlay.port}/ws", ping_interval=None) as ws:
             assert json.loads(await ws.recv())["type"] == "state"
+            ended = asyncio.Event()
+
+            async def receive() -> None:  # as the page does, all along (it answers the server's pings)
+                async for raw in ws:
+                    messages.append(json.loads(raw))
+                    if messages[-1]["type"] == "reply_end":
+                        ended.set()
+
+            receiver = asyncio.create_task(receive())
             pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[overlay, transcript])
             stats = await pipeline.run()
             async with asyncio.timeout(30):
                 while sum(m["type"] == "reply_end" for m in messages) < stats.answered:
-                    messages.append(json.loads(await ws.recv()))
+                    ended.clear()
+                    await ended.wait()
+            receiver.cancel()
     finally:
         await transcript.close()
         await overlay.close()
@@ -90,8 +105,7 @@ async def test_replay_through_the_pipeline_reaches_a_websocket_client(server, ch
             assert "".join(deltas[rid]) == end["text"]
     assert any("\u3040" <= ch <= "\u30ff" for end in ends.values() for ch in end["text"]), "no Japanese at all"
     records = [json.loads(line) for line in (tmp_path / "transcript.jsonl").read_text(encoding="utf-8").splitlines()]
-    run_start = next(r for r in records if r["type"] == "run_start")
-    assert run_start["engine"] == "openai" and run_start["model"] == MODEL_ALIAS
+    assert [r["text"] for r in records if r["type"] == "reply"] == [e["text"] for e in ends.values()]
     assert server.log().count('"POST /v1/chat/completions HTTP/1.1" 200') >= stats.answered
 
 
@@ -100,9 +114,10 @@ async def test_completions_api_with_the_seed_template(server, character):
     await engine.start()
     try:
         assert engine.info.prompt_form.value == "text"
-        prompt = "### instruction:\nこんにちは！自己紹介して\n\n### output:\n"
-        done = await complete(engine, prompt, GenerationOptions(max_new_tokens=24, temperature=0,
-                                                                stop_strings=("###", "\n\n")))
+        prompt = prompt_builder(character, engine.info).build("好きな食べ物は？", "たぬき", form=engine.info.prompt_form)
+        assert "### instruction:\n好きな食べ物は？" in prompt.text and "視聴者名: たぬき" in prompt.text
+        options = replace(generation_options(character), temperature=0.0)
+        done = await complete(engine, prompt, options)
     finally:
         await engine.close()
     assert done.stop_reason in ("stop", "length") and done.text and "###" not in done.text
@@ -112,7 +127,7 @@ async def test_completions_api_with_the_seed_template(server, character):
 async def test_skip_mid_reply_closes_the_stream_and_the_next_comment_goes_on(server, character):
     engine = remote(server.url)
     await engine.start()
-    engine.extra_body = {"min_tokens": 200}  # a reply that goes on until it is skipped
+    engine.extra_body = NEVER_ENDS  # a reply that goes on until it is skipped
     long = character.model_copy(update={"stop_strings": [], "generation": character.generation.model_copy(
         update={"max_new_tokens": 300, "max_chars": 100_000})})
     disconnects = server.log().count("Disconnected from client")
@@ -146,7 +161,7 @@ async def test_server_killed_mid_reply_and_restarted(character, tmp_path):
     source, out = QueueSource(), Collect()
     try:
         await engine.start()
-        engine.extra_body = {"min_tokens": 200}
+        engine.extra_body = NEVER_ENDS
         long = character.model_copy(update={"stop_strings": [], "generation": character.generation.model_copy(
             update={"max_new_tokens": 300, "max_chars": 100_000})})
         pipeline = Pipeline(character=long, engine=engine, source=source, outputs=[out])
@@ -184,3 +199,18 @@ async def wait_until(predicate, timeout: float) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.05)
+
+
+def test_benches_against_the_real_server(server, tiny_model):
+    from aituber.bench.engine import format_remote_table, run_remote_engine_bench
+    from aituber.bench.remote import report, run_remote_bench
+
+    result = run_remote_bench(server.url, bots=(1, 2), replies=1, tokens=4, progress=lambda _: None)
+    assert [r["replies"] for r in result["rounds"]] == [1, 2] and result["model"] == MODEL_ALIAS
+    assert "first token p95" in report(result)
+    # The local side is any CTranslate2 folder here (the tiny model): this checks the path, not the figures.
+    engine = run_remote_engine_bench(server.url, tiny_model, new_tokens=4, prompts=("こんにちは",),
+                                     server_log=server.log_path, isolate=False, progress=lambda _: None)
+    assert engine["server_ms"][0] is not None and engine["server_timing"].startswith("llama.cpp's total time")
+    assert engine["http_overhead_ms"] is not None
+    assert "HTTP overhead per reply" in format_remote_table(engine)
