@@ -462,7 +462,10 @@ class OpenAIEngine:
                 if event.completion_tokens is not None:
                     usage_tokens = event.completion_tokens
                 if event.done:
-                    finish = finish or "stop"
+                    if finish is None and not shaper.done:
+                        raise GenerationError(
+                            f"{s.display_url}: the server ended the reply without finishing it (another request "
+                            "interrupted it? llama-cpp-python needs --interrupt_requests False for several bots)")
                     break
                 if event.text:
                     if pieces >= options.max_new_tokens:

@@ -63,7 +63,7 @@ class LlamaServer:
     def start(self) -> LlamaServer:
         command = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model), "--chat_format", "gemma",
                    "--model_alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(self.port),
-                   "--n_ctx", "2048", "--n_threads", "1"]
+                   "--n_ctx", "2048", "--n_threads", "1", "--interrupt_requests", "False"]
         if self.api_key:
             command += ["--api_key", self.api_key]
         log = self.log_path.open("ab")

@@ -53,12 +53,32 @@ def test_bench_remote_arguments():
 @pytest.mark.slow
 def test_bench_engine_remote_against_the_servers_timings(server, tiny_models):
     result = run_remote_engine_bench(server.url, tiny_models("llama").ct2, new_tokens=4,
-                                     prompts=("こんにちは", "歌って！"), isolate=False, progress=lambda _: None)
+                                     prompts=("こんにちは", "歌って！"), rounds=1, isolate=False,
+                                     progress=lambda _: None)
     assert result["ctranslate2"]["tokens"] == [4, 4] and result["remote"]["pieces"] == [4, 4]
     assert result["server_ms"] == [4.0, 4.0] and result["server_timing"] == "the response's timings"
     assert len(result["overheads_ms"]) == 2 and result["http_overhead_ms"] is not None
+    assert len(result["bare_overheads_ms"]) == 2 and result["bare_overhead_ms"] is not None
     table = format_remote_table(result)
-    assert "HTTP overhead per reply" in table and "ctranslate2" in table and "remote" in table
+    assert "HTTP overhead per reply" in table and "bare HTTP client" in table and "ctranslate2" in table
     posts = [r for r in server.server.requests if r.method == "POST"]
     assert posts[-1].path == "/v1/completions" and posts[-1].json["prompt"] == "歌って！"
     assert posts[-1].json["min_tokens"] == 4 and posts[-1].json["ignore_eos"] is True
+
+
+@pytest.mark.slow
+def test_bench_remote_whole_bots_publish_to_one_broker(server, tmp_path):
+    from aituber.settings import MqttSettings
+    from tests.outputs.conftest import Mosquitto, _require_mosquitto, free_port
+
+    _require_mosquitto()
+    broker = Mosquitto(tmp_path, free_port(), False)
+    broker.start()
+    try:
+        result = remote_bench.run_remote_bench(server.url, bots=(1, 2), replies=2, tokens=3, progress=lambda _: None,
+                                               mqtt=MqttSettings(host="127.0.0.1", port=broker.port))
+    finally:
+        broker.stop()
+    assert [(r["replies"], r["mqtt_replies"]) for r in result["rounds"]] == [(2, 2), (4, 4)]
+    assert all(r["tokens"] == r["replies"] * 3 for r in result["rounds"])
+    assert "replies received on the broker: 2 of 2, 4 of 4" in remote_bench.report(result)

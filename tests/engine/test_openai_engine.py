@@ -326,6 +326,14 @@ async def test_a_dropped_connection_mid_reply_is_an_error_and_the_next_reply_wor
     assert (await complete(engine, MESSAGES, OPTIONS)).text == "復活！"
 
 
+async def test_done_without_a_finish_reason_is_an_interrupted_reply(serve):
+    # llama-cpp-python ends a stream this way when another request comes in (--interrupt_requests).
+    _, engine = await serve(lambda r: Script(steps=[Send(chat_chunk("途中で")), Send(DONE)]))
+    await engine.start()
+    with pytest.raises(GenerationError, match="interrupt_requests False"):
+        await complete(engine, MESSAGES, OPTIONS)
+
+
 async def test_an_error_event_in_the_stream(serve):
     steps = [Send(chat_chunk("あ")), Send('data: {"error": {"message": "context overflow"}}\n\n')]
     _, engine = await serve(lambda r: Script(steps=steps))

@@ -209,8 +209,8 @@ def test_benches_against_the_real_server(server, tiny_model):
     assert [r["replies"] for r in result["rounds"]] == [1, 2] and result["model"] == MODEL_ALIAS
     assert "first token p95" in report(result)
     # The local side is any CTranslate2 folder here (the tiny model): this checks the path, not the figures.
-    engine = run_remote_engine_bench(server.url, tiny_model, new_tokens=4, prompts=("こんにちは",),
+    engine = run_remote_engine_bench(server.url, tiny_model, new_tokens=4, prompts=("こんにちは",), rounds=2,
                                      server_log=server.log_path, isolate=False, progress=lambda _: None)
     assert engine["server_ms"][0] is not None and engine["server_timing"].startswith("llama.cpp's total time")
-    assert engine["http_overhead_ms"] is not None
+    assert engine["http_overhead_ms"] is not None and len(engine["bare_overheads_ms"]) == 2
     assert "HTTP overhead per reply" in format_remote_table(engine)
