@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a Hugging Face Hub model id (token for gated models: $HF_TOKEN; mirror: $HF_ENDPOINT) "
                               "or a transformers folder; default: the bundled Gemma 3 270M")
     prepare.add_argument("--revision", metavar="R", help="with ORG/NAME: a branch, tag or commit (default: main)")
-    prepare.add_argument("--quantization", default="int8", choices=["int8", "int8_float16", "float16", "float32"],
+    prepare.add_argument("--quantization", choices=["int8", "int8_float16", "float16", "float32"],
                          help="with ORG/NAME or DIR: int8 (default, CPU) or int8_float16 (GPU)")
     prepare.add_argument("--out", type=Path, metavar="DIR",
                          help="output folder (default: the model cache, <cache>/models/ORG--NAME-int8 for a Hub model)")

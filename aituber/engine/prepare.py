@@ -128,17 +128,19 @@ def prepare_default(out_dir: Path, force: bool = False, progress: Progress = pri
 
 
 def prepare_model(source: str | None, out_dir: Path | None = None, *, revision: str | None = None,
-                  quantization: str = "int8", force: bool = False, token: str | None = None,
+                  quantization: str | None = None, force: bool = False, token: str | None = None,
                   progress: Progress = print) -> Path:
     """`aituber model prepare [SOURCE]`: no source, the default model (to `out_dir` or its place in the
     cache); a folder on disk, converted as it is; `ORG/NAME`, downloaded from the Hub and converted
-    (see aituber.engine.hub)."""
+    (see aituber.engine.hub). `quantization`: default int8."""
     from aituber.engine.hub import is_repo_id, prepare_from_hub
 
     if source is None:
-        if revision is not None:
-            raise ModelError("--revision goes with a Hub model id (ORG/NAME)")
+        if revision is not None or quantization is not None:
+            raise ModelError("--revision and --quantization go with a Hub model id (ORG/NAME) or a folder; "
+                             "the default model is int8")
         return prepare_default(out_dir or paths.default_model_dir(), force=force, progress=progress)
+    quantization = quantization or "int8"
     folder = Path(source).expanduser()
     if folder.is_dir():
         if revision is not None:

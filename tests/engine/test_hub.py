@@ -127,6 +127,8 @@ def test_a_folder_on_disk_still_works(tiny_models, tmp_path):
         prepare_model(str(tiny_models("llama").hf), tmp_path / "x", revision="main")
     with pytest.raises(ModelError, match="neither a folder nor a Hub model id"):
         prepare_model("not/a/thing/at/all", tmp_path / "y")
+    with pytest.raises(ModelError, match="the default model is int8"):
+        prepare_model(None, tmp_path / "z", quantization="float16")
 
 
 def test_the_command_downloads_through_hf_endpoint(hub, tmp_path):
