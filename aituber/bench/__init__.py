@@ -12,4 +12,5 @@ BENCHES: dict[str, str] = {
     "looplag": "aituber.bench.looplag",
     "static_prompt": "aituber.bench.static_prompt",
     "voice": "aituber.bench.voice",
+    "remote": "aituber.bench.remote",
 }

@@ -16,7 +16,17 @@ growth of the device's used memory.
   converted to CTranslate2 int8_float16 in a temporary folder: what a model size costs on this GPU,
   before downloading it. On a CPU it is big and slow: `--layers N` cuts it down.
 
+- `--remote URL`: CTranslate2 locally against the same model behind an OpenAI-compatible server
+  (llama.cpp, llama-cpp-python, vLLM), the same prompts through `/v1/completions`, greedy, exactly
+  `--tokens` tokens each (`min_tokens`/`ignore_eos`). Besides first token and full reply, the time the
+  HTTP path adds: the reply as the client saw it minus the server's own time for it, from the
+  `timings` llama.cpp's server puts in its last chunk, or from the `total time` lines llama.cpp prints
+  (llama-cpp-python's server on stderr: `--server-log FILE`). Target: 10 ms per reply on loopback.
+  The same request read by a bare HTTP client (bytes in, nothing parsed), taking turns with the
+  engine, shows how much of that is the server's own HTTP stack and the machine rather than the bot.
+
     python -m aituber.bench.engine [--model DIR] [--tokens 40] [--shape rinna-3.6b --layers 4]
+    python -m aituber.bench.engine --remote http://127.0.0.1:8080/v1 [--server-log server.log]
 """
 
 from __future__ import annotations
@@ -96,6 +106,189 @@ def run_engine_bench(model_dir: str | Path | None = None, new_tokens: int = 40,
     ct2 = _call(_ctranslate2_side, {"model_dir": str(model_dir), "device": device, "compute_type": compute_type,
                                     "prompts": token_prompts, "new_tokens": new_tokens, "threads": threads}, isolate)
     return _summary(str(model_dir), device, new_tokens, [len(p) for p in id_prompts], hf, ct2, isolate)
+
+
+def run_remote_engine_bench(url: str, model_dir: str | Path | None = None, new_tokens: int = 40,
+                            prompts: Sequence[str] = DEFAULT_PROMPTS, *, model_name: str | None = None,
+                            server_log: str | Path | None = None, threads: int | None = None, rounds: int = 3,
+                            isolate: bool = True, progress: Callable[[str], None] = print) -> dict:
+    """CTranslate2 on `model_dir` here, then the server at `url`, on the same prompts, `rounds` times
+    (see the module docstring); return the figures (see `format_remote_table`)."""
+    import asyncio
+
+    from aituber.engine.tokenizer import TextTokenizer
+
+    if new_tokens < 1 or rounds < 1:
+        raise AituberError("new_tokens and rounds must be at least 1")
+    model_dir = default_model(model_dir)
+    prompts = list(prompts) * rounds
+    tokenizer = TextTokenizer(model_dir)
+    token_prompts = [tokenizer.encode(p) for p in prompts]
+    progress(f"engine bench: {model_dir} (CTranslate2 int8, cpu) against {url}; {len(prompts)} replies, "
+             f"{new_tokens} new tokens each")
+    progress("ctranslate2 side ...")
+    ct2 = _call(_ctranslate2_side, {"model_dir": str(model_dir), "device": "cpu", "compute_type": "int8",
+                                    "prompts": token_prompts, "new_tokens": new_tokens, "threads": threads}, isolate)
+    progress("remote side ...")
+    remote = asyncio.run(_remote_side(url, model_name, list(prompts), new_tokens,
+                                      Path(server_log) if server_log else None))
+    return _remote_summary(str(model_dir), new_tokens, [len(p) for p in token_prompts], ct2, remote)
+
+
+class _ServerLog:
+    """llama.cpp's per-request timing lines in a server's log file (`llama_perf_context_print: total
+    time = X ms / N tokens`), read as they are appended."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise AituberError(f"--server-log {path}: no such file (redirect the server's stderr there)")
+        self.path = path
+
+    def mark(self) -> int:
+        return self.path.stat().st_size
+
+    async def total_ms(self, mark: int, timeout_s: float = 10.0) -> float | None:
+        """The first `total time` written after `mark` (it comes as the reply ends)."""
+        import asyncio
+        import re
+
+        pattern = re.compile(r"total time\s*=\s*([0-9.]+)\s*ms")
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    with self.path.open("rb") as f:
+                        f.seek(mark)
+                        found = pattern.search(f.read().decode("utf-8", "replace"))
+                    if found:
+                        return float(found.group(1))
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            return None
+
+
+async def _remote_side(url: str, model: str | None, prompts: list[str], new_tokens: int,
+                       server_log: Path | None) -> dict:
+    import dataclasses
+    import time
+
+    import httpx
+
+    from aituber.engine.base import GenerationOptions, complete
+    from aituber.engine.openai import OpenAIEngine, RemoteSettings, normalize_url, request_body
+
+    settings = RemoteSettings(url=normalize_url(url), model=model, api="completions", first_token_timeout_s=600,
+                              read_timeout_s=120, reply_timeout_s=1200)
+    log = _ServerLog(server_log) if server_log else None
+    engine = OpenAIEngine(settings, extra_body={"min_tokens": new_tokens, "ignore_eos": True})
+    options = GenerationOptions(max_new_tokens=new_tokens, max_chars=None, temperature=0.0, top_k=1, top_p=1.0,
+                                repetition_penalty=1.0, stop_strings=())
+    runs = []
+    bare: list[float | None] = []
+    raw_client = httpx.AsyncClient(timeout=httpx.Timeout(600.0))
+
+    async def server_time(mark: int) -> float | None:
+        if engine.last_server_ms is not None:
+            return engine.last_server_ms
+        return await log.total_ms(mark) if log is not None else None
+
+    async def bare_read(prompt: str) -> float | None:
+        """The same request, its stream read as bytes; the client's time over the server's own."""
+        import json as json_lib
+
+        mark = log.mark() if log else 0
+        body = {**request_body(settings, engine.model, prompt, options), **engine.extra_body}
+        timings: float | None = None
+        started = time.perf_counter()
+        async with raw_client.stream("POST", f"{settings.url}/completions", json=body) as response:
+            tail = b""
+            async for part in response.aiter_raw():
+                tail = (tail + part)[-4096:]
+        total_ms = (time.perf_counter() - started) * 1000
+        if b'"timings"' in tail:  # llama.cpp's server: in the last chunk
+            for line in tail.decode("utf-8", "replace").splitlines():
+                if '"timings"' in line and line.startswith("data:"):
+                    t = json_lib.loads(line[5:]).get("timings", {})
+                    timings = float(t.get("prompt_ms", 0.0)) + float(t.get("predicted_ms", 0.0))
+        server_ms = timings if timings is not None else (await log.total_ms(mark) if log is not None else None)
+        return None if server_ms is None else total_ms - server_ms
+
+    try:
+        await engine.start()
+        await complete(engine, prompts[0], dataclasses.replace(options, max_new_tokens=4))  # warm-up
+        for prompt in prompts:
+            bare.append(await bare_read(prompt))  # taking turns, so both see the same machine
+            mark = log.mark() if log else 0
+            done = await complete(engine, prompt, options)
+            if done.stop_reason == "error":
+                raise AituberError(f"{settings.display_url}: a reply failed (see the log above)")
+            server_ms = await server_time(mark)
+            source = None if server_ms is None else (
+                "the response's timings" if engine.last_server_ms is not None
+                else f"llama.cpp's total time in {log.path.name if log else '?'}")
+            first = done.first_text_s if done.first_text_s is not None else done.total_s
+            runs.append((first, done.total_s, done.tokens, server_ms, source))
+    finally:
+        await engine.close()
+        await raw_client.aclose()
+    return {"url": settings.display_url, "model": engine.model, "runs": runs, "bare_overheads_ms": bare}
+
+
+def _remote_summary(model: str, new_tokens: int, prompt_tokens: list[int], ct2: dict, remote: dict) -> dict:
+    def median(i: int, runs: list) -> float:
+        return statistics.median(r[i] for r in runs)
+
+    local = {"first_token_s": median(0, ct2["runs"]), "full_reply_s": median(1, ct2["runs"]),
+             "tokens": [r[2] for r in ct2["runs"]], "threads": ct2["threads"]}
+    served = {"first_token_s": median(0, remote["runs"]), "full_reply_s": median(1, remote["runs"]),
+              "pieces": [r[2] for r in remote["runs"]]}
+    timed = [r for r in remote["runs"] if r[3] is not None]
+    overhead = statistics.median(r[1] * 1000 - r[3] for r in timed) if len(timed) == len(remote["runs"]) else None
+    bare = [b for b in remote["bare_overheads_ms"] if b is not None]
+    bare_overhead = statistics.median(bare) if bare and len(bare) == len(remote["bare_overheads_ms"]) else None
+    return {"model": model, "remote_url": remote["url"], "remote_model": remote["model"], "new_tokens": new_tokens,
+            "prompt_tokens": prompt_tokens, **load_average(), "ctranslate2": local, "remote": served,
+            "server_ms": [r[3] for r in remote["runs"]], "server_timing": timed[0][4] if timed else None,
+            "http_overhead_ms": overhead, "bare_overhead_ms": bare_overhead, "bare_overheads_ms": bare,
+            "overheads_ms": [r[1] * 1000 - r[3] for r in timed],
+            "full_reply_ratio": served["full_reply_s"] / local["full_reply_s"],
+            "first_token_ratio": served["first_token_s"] / local["first_token_s"]}
+
+
+def format_remote_table(result: dict) -> str:
+    a, b = result["ctranslate2"], result["remote"]
+    row = "{:<13} {:>12} {:>12} {:>10}"
+    prompts = result["prompt_tokens"]
+    overhead = result["http_overhead_ms"]
+    lines = [
+        f"local: {result['model']} (CTranslate2 int8, cpu, {a['threads']} threads)",
+        f"remote: {result['remote_model']} at {result['remote_url']} (/v1/completions, streamed)",
+        f"{len(prompts)} replies to prompts of {min(prompts)}-{max(prompts)} tokens; exactly {result['new_tokens']} "
+        "new tokens each, greedy; medians",
+        "",
+        row.format("", "first token", "full reply", "ms/token"),
+        row.format("ctranslate2", f"{a['first_token_s'] * 1000:.0f} ms", f"{a['full_reply_s']:.3f} s",
+                   f"{a['full_reply_s'] * 1000 / result['new_tokens']:.1f}"),
+        row.format("remote", f"{b['first_token_s'] * 1000:.0f} ms", f"{b['full_reply_s']:.3f} s",
+                   f"{b['full_reply_s'] * 1000 / result['new_tokens']:.1f}"),
+        row.format("remote / ct2", f"{result['first_token_ratio']:.2f}x", f"{result['full_reply_ratio']:.2f}x",
+                   f"{result['full_reply_ratio']:.2f}x"),
+        "",
+    ]
+    if overhead is None:
+        lines.append("HTTP overhead: unknown (the server reports no timings; for llama-cpp-python give its stderr "
+                     "with --server-log FILE)")
+    else:
+        each = ", ".join(f"{x:.1f}" for x in result["overheads_ms"])
+        lines.append(f"HTTP overhead per reply: {overhead:.1f} ms (median; each: {each} ms) over the server's own "
+                     f"time ({result['server_timing']}); target <= 10 ms: "
+                     f"{'met' if overhead <= 10 else 'missed'}")
+        if result["bare_overhead_ms"] is not None:
+            bare = result["bare_overhead_ms"]
+            lines.append(f"the same requests read by a bare HTTP client: {bare:.1f} ms over the server's time "
+                         f"(the server's HTTP stack, loopback and the machine); the bot's client adds "
+                         f"{overhead - bare:+.1f} ms to that")
+    lines.append(f"load average {result['load_average_1m']} on {result['cpus']} CPUs")
+    return "\n".join(lines)
 
 
 # --- the two sides (each may run in its own process) --------------------------------------------
@@ -457,6 +650,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads for both sides (default: each "
                    "library's choice; on a busy machine, fewer threads than cores measures more steadily)")
+    p.add_argument("--remote", metavar="URL", help="compare CTranslate2 here with the same model behind this "
+                   "OpenAI-compatible server (http://HOST:PORT/v1) instead of with transformers")
+    p.add_argument("--engine-model", metavar="NAME", help="with --remote: the served model (default: the first listed)")
+    p.add_argument("--server-log", type=Path, metavar="FILE", help="with --remote: the server's log, for llama.cpp's "
+                   "own timing when the responses carry none (llama-cpp-python: its stderr)")
+    p.add_argument("--rounds", type=int, default=3, metavar="N",
+                   help="with --remote: ask each prompt N times on both sides (default: 3)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON after the table")
     return p
 
@@ -470,10 +670,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.shape is not None and (args.model is not None or args.hf is not None):
             parser.error("--shape builds its own model: leave out --model and --hf")
         tokens = args.tokens or (SHAPE_NEW_TOKENS if args.shape else 40)
+        if args.remote is not None:
+            if args.shape is not None or args.hf is not None:
+                parser.error("--remote compares CTranslate2 with a server: leave out --shape and --hf")
+            return run_remote_engine_bench(args.remote, args.model, tokens, model_name=args.engine_model,
+                                           server_log=args.server_log, threads=args.threads, rounds=args.rounds)
+        if args.engine_model is not None or args.server_log is not None:
+            parser.error("--engine-model and --server-log go with --remote")
         return run_engine_bench(args.model, tokens, shape=args.shape, device=args.device, layers=args.layers,
                                 hf_dir=args.hf, threads=args.threads)
 
-    return bench_main(parser, run, format_table, argv)
+    def report(result: dict) -> str:
+        return format_remote_table(result) if "remote_url" in result else format_table(result)
+
+    def ok(result: dict) -> bool:
+        overhead = result.get("http_overhead_ms")
+        return overhead is None or overhead <= 10
+
+    return bench_main(parser, run, report, argv, ok=ok)
 
 
 if __name__ == "__main__":

