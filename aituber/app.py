@@ -278,7 +278,7 @@ class Pipeline:
         reply that ended in "error"."""
         try:
             text = self.moderator.prompt_text(comment)
-            prompt = self._conversation.for_comment(text, comment.author.name)
+            prompt = self._build_prompt(text, comment)
         except Exception:
             log.exception("the prompt for comment %s could not be built; skipped", comment.id)
             self.emit(CommentSkipped(comment, "engine_error"))
@@ -289,6 +289,19 @@ class Pipeline:
         elif ended.stop_reason == "error":
             self.emit(CommentSkipped(comment, "engine_error"))
         return ended
+
+    def _build_prompt(self, text: str, comment: Comment) -> Prompt:
+        """The comment's prompt. If it cannot be built with the memory (a remembered exchange the
+        tokenizer fails on would otherwise cost every later comment), the memory is let go."""
+        conversation = self._conversation
+        try:
+            return conversation.for_comment(text, comment.author.name)
+        except Exception:
+            if not conversation.memory:
+                raise
+            log.exception("the prompt for comment %s could not be built with the memory; forgetting it", comment.id)
+            conversation.memory.clear()
+            return conversation.for_comment(text, comment.author.name)
 
     async def _reply(self, source: Prompt | str, *, comment: Comment | None = None,
                      comment_id: str = "") -> ReplyEnded:

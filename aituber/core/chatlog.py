@@ -11,8 +11,8 @@ A Jewels gift has ``"kind": "jewels"``, ``"amount"`` its price in Jewels, ``"cur
 ``"gift_name"`` (``"Gold coin"``); the key is written only when a comment has a gift name.
 
 Only ``text`` and ``author`` are required; ``author`` may also be a plain name string. A transcript
-line is the same object with ``"type": "comment"``; transcript lines of other types are not comments
-and are ignored, except ``{"type": "deleted", "comment_id": ...}``, which deletes a queued comment.
+line is the same object with ``"type": "comment"``; transcript lines of other types (a ``gap`` says
+how many lines the transcript could not write) are not comments and are ignored, except ``{"type": "deleted", "comment_id": ...}``, which deletes a queued comment.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from aituber.core.sanitize import clean_comment, clean_deleted
 
 #: Transcript event types that carry no chat item (a transcript is replayable as a chat log).
 NON_COMMENT_TYPES = frozenset(
-    {"skipped", "selected", "reply", "run_start", "run_end", "say", "thanks", "status"}
+    {"skipped", "selected", "reply", "run_start", "run_end", "say", "thanks", "status", "gap"}
 )
 
 _AUTHOR_FLAGS = {"owner": "is_owner", "moderator": "is_moderator", "member": "is_member", "verified": "is_verified"}
