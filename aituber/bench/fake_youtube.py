@@ -101,11 +101,14 @@ def stopped_page(page: dict[str, Any]) -> dict[str, Any]:
 class FakeYouTube:
     """`steps`: the chat POSTs' answers in order (a list, or any iterable: a long generated stream).
     `channel_id`: None for a video that does not exist. `embed_channel`: False for an embed page that
-    no longer carries the channel id (YouTube changed it): then oEmbed must be asked."""
+    no longer carries the channel id (YouTube changed it): then oEmbed must be asked.
+    `same_page_for_same_token`: a chat POST with the token that got the last page gets that page
+    again, as from YouTube (a client that gave up waiting for a page asks again; the pages' own
+    tokens must then all differ, as a `SimulatedStream`'s do)."""
 
     def __init__(self, steps: Iterable[Step], ended: dict[str, Any] | None = None,
                  channel_id: str | None = CHANNEL_ID, *, embed_channel: bool = True,
-                 history: int = 10_000) -> None:
+                 history: int = 10_000, same_page_for_same_token: bool = False) -> None:
         self._steps: Iterator[Step] = iter(steps)
         self._left = len(steps) if isinstance(steps, (list, tuple)) else None
         self._channel_id = channel_id
@@ -118,10 +121,15 @@ class FakeYouTube:
         self.faults: collections.Counter[str] = collections.Counter()
         """Faults served, by kind."""
         self.pages_served = 0
+        self.pages_again = 0
+        """Pages served again to a client that asked with the same token."""
+        self._same_page = same_page_for_same_token
+        self._last_page: tuple[str | None, dict[str, Any]] | None = None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK wait
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
@@ -214,6 +222,9 @@ class FakeYouTube:
         with self._lock:
             self.chat_posts += 1
             self._continuations.append(continuation)
+            if self._same_page and self._last_page is not None and self._last_page[0] == continuation:
+                self.pages_again += 1
+                return self._last_page[1]
             step = next(self._steps, None)
             if step is None:
                 return self._ended
@@ -223,6 +234,7 @@ class FakeYouTube:
                 self.faults[step.name] += 1
             else:
                 self.pages_served += 1
+                self._last_page = (continuation, step)
             return step
 
     @property
@@ -245,7 +257,8 @@ class FakeYouTube:
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            return {"chat_posts": self.chat_posts, "pages": self.pages_served, "faults": dict(self.faults)}
+            return {"chat_posts": self.chat_posts, "pages": self.pages_served, "pages_again": self.pages_again,
+                    "faults": dict(self.faults)}
 
     def transport(self) -> httpx.BaseTransport:
         """For the source's `transport=`: sends youtube.com requests here instead."""
@@ -390,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stream = SimulatedStream(args.pages, args.comments, page_s=args.page_s, fault_every=args.fault_every,
                              seed=args.seed, hang_s=args.hang_s)
-    with FakeYouTube(stream.steps()) as server:
+    with FakeYouTube(stream.steps(), same_page_for_same_token=True) as server:
         print(server.port, flush=True)
         for _ in itertools.takewhile(bool, iter(sys.stdin.readline, "")):
             pass  # until the parent closes our stdin
