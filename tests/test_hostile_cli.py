@@ -64,8 +64,10 @@ def test_surrogates_and_control_characters_end_nothing(tiny_model, sample_charac
 def test_strict_is_one_line_the_summary_and_exit_2(tiny_model, sample_character, tmp_path):
     log = tmp_path / "strict.jsonl"
     log.write_text(
-        '{"id": "p1", "author": "たぬき", "text": "応援してます", "kind": "super_chat", "amount": 500, "currency": "JPY"}\n'
-        '{"id": "p2", "author": "ねこ", "text": "がんばって", "kind": "super_chat", "amount": 300, "currency": "JPY"}\n'
+        '{"id": "p1", "author": "たぬき", "text": "応援してます", "kind": "super_chat", "amount": 500, '
+        '"currency": "JPY"}\n'
+        '{"id": "p2", "author": "ねこ", "text": "がんばって", "kind": "super_chat", "amount": 300, '
+        '"currency": "JPY"}\n'
         'this line is not json\n'
         '{"id": "p3", "author": "いぬ", "text": "こんにちは"}\n', encoding="utf-8")
     transcript = tmp_path / "t.jsonl"
@@ -87,9 +89,11 @@ def test_strict_is_one_line_the_summary_and_exit_2(tiny_model, sample_character,
     assert not any(r["comment_id"] == "p3" for r in ended.values())
 
 
-@pytest.mark.parametrize("content", [b"", b"\n\n", b"this is not a chat log\nnor this\n", b"\xff\xfe\x00garbage",
-                                     b'{"responseContext": {}, "continuationContents": {"liveChatContinuation": {}}}\n'],
-                         ids=["empty", "blank", "text", "binary", "response-without-chat"])
+NOTHING = [b"", b"\n\n", b"this is not a chat log\nnor this\n", b"\xff\xfe\x00garbage",
+           b'{"responseContext": {}, "continuationContents": {"liveChatContinuation": {}}}\n']
+
+
+@pytest.mark.parametrize("content", NOTHING, ids=["empty", "blank", "text", "binary", "response-without-chat"])
 def test_a_log_with_nothing_to_replay_is_exit_2_with_the_reason(content, tiny_model, sample_character, tmp_path):
     log = tmp_path / "nothing.json"
     log.write_bytes(content)

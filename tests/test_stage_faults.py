@@ -18,7 +18,14 @@ from aituber.errors import GenerationError
 from aituber.outputs.base import OutputBase
 from aituber.outputs.transcript import TranscriptWriter, event_to_record
 from tests.scripted_engine import ScriptedEngine
-from tests.test_pipeline_behaviour import Collect, QueueSource, Speaker, character, comment  # noqa: F401
+from tests.test_pipeline_behaviour import Collect, QueueSource, Speaker, comment
+
+
+@pytest.fixture
+def character(sample_character):
+    from aituber.config import load_character
+
+    return load_character(sample_character).character
 
 
 def skipped(out: Collect) -> dict[str, str]:

@@ -201,9 +201,9 @@ class FakeYouTube:
             if cid is None:
                 return 404, b"Not Found", "text/plain"
             url = (parse_qs(parts.query).get("url") or [""])[0]
-            return 200, json.dumps({"title": "live", "author_name": "Fake", "author_url":
-                                    f"https://www.youtube.com/{HANDLE}", "type": "video", "version": "1.0",
-                                    "provider_url": "https://www.youtube.com/", "url": url}).encode(), "application/json"
+            answer = {"title": "live", "author_name": "Fake", "author_url": f"https://www.youtube.com/{HANDLE}",
+                      "type": "video", "version": "1.0", "provider_url": "https://www.youtube.com/", "url": url}
+            return 200, json.dumps(answer).encode(), "application/json"
         if path.startswith("/@"):
             if cid is None or path.rstrip("/").removesuffix("/about") != f"/{HANDLE}":
                 return 404, b"<html>404</html>", html
@@ -293,9 +293,9 @@ class LocalTransport(httpx.BaseTransport):
 #: The faults a simulated stream injects, in turn: each kind of failure the live source must survive.
 FAULT_CYCLE = ("timeout", "reset", "http_429", "http_500", "http_503", "garbage", "stop")
 
-_TEXTS = ("こんにちは！", "今日のゲーム楽しみ", "ミカちゃんかわいい", "おつかれさま〜", "初見です", "何時まで配信するの？",
-          "このBGM好き", "草", "がんばれー！", "好きな食べ物は？", "雑談たのしい", "Hello from Brazil!",
-          "今北産業", "歌って〜", "ナイス！", "おやすみなさい")
+_TEXTS = ("こんにちは！", "今日のゲーム楽しみ", "ミカちゃんかわいい", "おつかれさま〜", "初見です",
+          "何時まで配信するの？", "このBGM好き", "草", "がんばれー！", "好きな食べ物は？", "雑談たのしい",
+          "Hello from Brazil!", "今北産業", "歌って〜", "ナイス！", "おやすみなさい")
 
 
 def _run(text: str) -> dict[str, Any]:

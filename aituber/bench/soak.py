@@ -1,6 +1,6 @@
 """Soak: hours of a live stream's chat at high speed, with every kind of fault, through the real bot.
 
-    aituber bench soak [--hours 6] [--comments 10] [--page-s 5] [--fault-every 40] [--json]
+    aituber bench soak [--hours 6] [--speed 0] [--comments 10] [--page-s 5] [--fault-every 40] [--json]
 
 A fake YouTube (`aituber.bench.fake_youtube`, in a process of its own so that its work is not counted
 here) serves a generated stream: `--hours` of stream time as get_live_chat pages of `--page-s` seconds
@@ -8,8 +8,8 @@ and `--comments` chat items each (text, super chats, memberships, deletions, fro
 Every `--fault-every` pages a fault comes first, in turn: a timeout, a reset connection, HTTP 429,
 500 and 503, a body that is no JSON, and a reader that stops (a page with no continuation after it).
 The bot reads it with the real live source (pytchat in its worker thread, our backoff, de-duplication
-and reader restarts), polling as fast as the fake answers instead of every `timeoutMs`, so hours of
-stream time take minutes. The pipeline is the real one (moderation, queue, director, reply assembly,
+and reader restarts), polling as fast as the fake answers instead of every `timeoutMs` (or, with
+`--speed N`, every `timeoutMs` / N: N times real time), so hours of stream time take minutes. The pipeline is the real one (moderation, queue, director, reply assembly,
 the overlay server and the transcript writer), on the stream's clock (`StreamClock`: moderation
 windows and queue ages see the stream's pace, not the speed-up); the engine is `QuickEngine`, which
 answers every comment with the same short reply in a few chunks within `--reply-ms` (no model: the
@@ -188,7 +188,8 @@ def _server_stats(port: int) -> dict[str, Any]:
 
 
 async def _soak(stream: SimulatedStream, port: int, transcript: Path, *, reply_s: float, warmup: float,
-                sample_s: float, overlay: bool, progress: bool, baseline_s: float = 5.0) -> dict[str, Any]:
+                sample_s: float, overlay: bool, progress: bool, baseline_s: float = 5.0,
+                speed: float = 0.0) -> dict[str, Any]:
     from aituber.bench.fake_youtube import LocalTransport
     from aituber.outputs.overlay import OverlayServer
     from aituber.outputs.transcript import TranscriptWriter
@@ -198,7 +199,8 @@ async def _soak(stream: SimulatedStream, port: int, transcript: Path, *, reply_s
     character = sample_character()
     tap = _Tap(stream)
     clock = StreamClock(tap, stream.page_s)
-    source = YouTubeChatSource(VIDEO, timeout_s=0.25, min_poll_s=0.0, max_poll_s=0.0,
+    poll_s = stream.page_s / speed if speed > 0 else 0.0  # YouTube's timeoutMs, at the soak's speed
+    source = YouTubeChatSource(VIDEO, timeout_s=0.25, min_poll_s=poll_s, max_poll_s=poll_s,
                                backoff=Backoff(initial_s=0.01, max_s=0.1), transport=lambda: LocalTransport(port),
                                clock=clock)
     engine = QuickEngine(reply_s=reply_s)
@@ -236,7 +238,8 @@ async def _soak(stream: SimulatedStream, port: int, transcript: Path, *, reply_s
         start = loop.time()
         await asyncio.sleep(0.001)
         baseline.append(loop.time() - start - 0.001)
-    tick, sample = asyncio.create_task(ticker(), name="soak-ticker"), asyncio.create_task(sampler(), name="soak-sampler")
+    tick = asyncio.create_task(ticker(), name="soak-ticker")
+    sample = asyncio.create_task(sampler(), name="soak-sampler")
     crash: str | None = None
     started = time.monotonic()
     stats = RunStats()
@@ -280,7 +283,7 @@ def _transcript_counts(path: Path, tap: _Tap) -> tuple[bytearray, int]:
 def run_soak(hours: float = 6.0, *, comments: int = 10, page_s: float = 5.0, fault_every: int = 40,
              viewers: int = 500, seed: int = 1, reply_ms: float = 2.0, warmup: float = 0.1, sample_s: float = 1.0,
              overlay: bool = True, progress: bool = False, keep: Path | None = None,
-             baseline_s: float = 5.0) -> dict[str, Any]:
+             baseline_s: float = 5.0, speed: float = 0.0) -> dict[str, Any]:
     """Run the soak (see the module doc) and return its figures."""
     # Each fault episode is a WARNING and an INFO line of the live source: counted here instead.
     for name, level in (("aituber.sources.youtube", logging.ERROR), ("aituber.outputs.overlay", logging.ERROR)):
@@ -295,7 +298,7 @@ def run_soak(hours: float = 6.0, *, comments: int = 10, page_s: float = 5.0, fau
             transcript.unlink(missing_ok=True)
             got = asyncio.run(_soak(stream, port, transcript, reply_s=reply_ms / 1000, warmup=warmup,
                                     sample_s=sample_s, overlay=overlay, progress=progress,
-                                    baseline_s=baseline_s))
+                                    baseline_s=baseline_s, speed=speed))
             lines, other_lines = _transcript_counts(transcript, got["tap"])
             server = _server_stats(port)
     finally:
@@ -320,7 +323,8 @@ def run_soak(hours: float = 6.0, *, comments: int = 10, page_s: float = 5.0, fau
     stats: RunStats = got["stats"]
     source = got["source"]
     return {
-        "stream_hours": round(stream.stream_s / 3600, 3), "pages": stream.pages, "pages_served": server["pages"],
+        "stream_hours": round(stream.stream_s / 3600, 3), "speed_asked": speed or None,
+        "pages": stream.pages, "pages_served": server["pages"],
         "pages_again": server["pages_again"],
         "wall_s": round(got["wall_s"], 1), "speedup": round(stream.stream_s / max(got["wall_s"], 1e-9)),
         "crashes": 0 if got["crash"] is None else 1, "crash": got["crash"],
@@ -402,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fault-every", type=int, default=40, help="a fault every N pages (default: 40; 0: none)")
     parser.add_argument("--viewers", type=int, default=500, help="distinct viewers (default: 500)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated chat (default: 1)")
+    parser.add_argument("--speed", type=float, default=0.0,
+                        help="stream time per wall second: the source polls every page-s / speed seconds, as YouTube "
+                             "asks it to every page-s (default: 0, as fast as the fake answers)")
     parser.add_argument("--reply-ms", type=float, default=2.0, help="QuickEngine's time per reply (default: 2)")
     parser.add_argument("--warmup", type=float, default=0.1,
                         help="share of the stream before the RSS baseline is taken (default: 0.1)")
@@ -419,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     def run(args: argparse.Namespace) -> dict[str, Any]:
         result = run_soak(args.hours, comments=args.comments, page_s=args.page_s, fault_every=args.fault_every,
                           viewers=args.viewers, seed=args.seed, reply_ms=args.reply_ms, warmup=args.warmup,
-                          overlay=not args.no_overlay, progress=not args.quiet, keep=args.keep)
+                          overlay=not args.no_overlay, progress=not args.quiet, keep=args.keep, speed=args.speed)
         goals.update(targets(result, args.max_rss_growth_mb, args.max_lag_p99_ms))
         return result
 

@@ -36,7 +36,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from aituber.core.chatlog import parse_record
-from aituber.core.comment import JEWELS_CURRENCY, Author, Comment, CommentDeleted, CommentKind
+from aituber.core.comment import (
+    JEWELS_CURRENCY,
+    Author,
+    Comment,
+    CommentDeleted,
+    CommentKind,
+)
 from aituber.core.youtube_items import (
     BANNER,
     DONATION,
@@ -53,8 +59,8 @@ from aituber.core.youtube_items import (
     RecentIds,
     clean_converted,
     convert_action,
-    expand_action,
     currency_code,
+    expand_action,
     offset_ms_to_s,
     parse_amount,
     parse_jewels_line,

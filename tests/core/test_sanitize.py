@@ -53,7 +53,8 @@ def test_every_string_of_a_comment_is_cleaned():
     clean = clean_comment(comment)
     assert (clean.id, clean.author.name, clean.author.channel_id, clean.text, clean.currency, clean.gift_name) == (
         "c1\ufffd", "ねこ\ufffd", "UC\ufffd", "やあ\ufffd", "JEWELS\ufffd", "Gold coin")
-    assert clean.author.is_member and clean.amount == 10.0 and clean.offset_s == 1.5 and clean.kind is CommentKind.JEWELS
+    assert clean.author.is_member and clean.amount == 10.0 and clean.offset_s == 1.5
+    assert clean.kind is CommentKind.JEWELS
     ok = Comment(id="c2", author=Author("いぬ"), text="こんにちは")
     assert clean_comment(ok) is ok
     assert clean_deleted(CommentDeleted("x" + bad, 2.0)) == CommentDeleted("x\ufffd", 2.0)

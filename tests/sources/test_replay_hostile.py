@@ -175,7 +175,8 @@ async def test_a_line_over_the_limit_is_refused_unread_with_its_line(tmp_path, c
 
 async def test_a_long_line_inside_a_pretty_printed_log(tmp_path, caplog):
     caplog.set_level(logging.WARNING)
-    records = [{"id": "p1", "author": "a", "text": "ok"}, {"id": "p2", "author": "b", "text": "x" * (MAX_RECORD_CHARS + 1)},
+    records = [{"id": "p1", "author": "a", "text": "ok"},
+               {"id": "p2", "author": "b", "text": "x" * (MAX_RECORD_CHARS + 1)},
                {"id": "p3", "author": "c", "text": "ok3"}]
     log = tmp_path / "pretty.json"
     log.write_text("".join(json.dumps(r, indent=2) + "\n" for r in records), encoding="utf-8")
