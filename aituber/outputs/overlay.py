@@ -147,8 +147,9 @@ class OverlayServer(OutputBase):
         self._current_parts: list[str] = []
         self._status = "online"
         self._public_host: str | None = None
-        self._allowed_hosts = frozenset({host.lower().strip("[]")}) | (
-            _machine_names() if host in _WILDCARD_HOSTS else frozenset())
+        self._allowed_hosts = frozenset({host.lower().strip("[]")})
+        """Names (besides loopback names and IP addresses) a request's Host may give; `start` adds this
+        machine's own names when bound to all interfaces."""
         self.dropped_clients = 0
         """Pages dropped for falling too far behind, since start."""
 
@@ -176,6 +177,9 @@ class OverlayServer(OutputBase):
         return len(self._clients)
 
     async def start(self) -> None:
+        if self.host in _WILDCARD_HOSTS:  # name lookups may block: not on the event loop
+            self._public_host = await asyncio.to_thread(lambda: lan_address() or "127.0.0.1")
+            self._allowed_hosts |= await asyncio.to_thread(_machine_names)
         try:
             self._server = await serve(self._handle, self.host, self.port,
                                        process_request=self._process_request,
