@@ -607,8 +607,11 @@ def _first_record_spans_lines(text: str, pos: int) -> bool:
     end_of_line = text.find("\n", pos)
     if end_of_line == -1:
         return False
+    first_line = text[pos:end_of_line].strip()
+    if first_line == "{":  # an object opened alone on its line: pretty-printed, even if it is broken
+        return True
     try:
-        json.loads(text[pos:end_of_line])
+        json.loads(first_line)
         return False
     except (ValueError, RecursionError):
         pass

@@ -228,3 +228,12 @@ def test_concatenated_pretty_and_single_line_values_detect_by_content():
     assert detect_format(json.dumps(wrapped).encode()) is LogFormat.GET_LIVE_CHAT
     items = list(read_chat_log(Path("w.json"), json.dumps(wrapped).encode(), SourceStats()))
     assert summary(items) == YT_EXPECTED
+
+
+async def test_a_pretty_printed_log_whose_first_record_is_broken_still_reads_the_rest(tmp_path):
+    lines = PRETTY.read_text(encoding="utf-8").split("\n")
+    lines.insert(2, '  "oops": [1, 2,')  # inside the first record
+    log = tmp_path / "first_broken.live_chat.json"
+    log.write_text("\n".join(lines), encoding="utf-8")
+    items, source = await replay(log, format="yt-dlp")
+    assert summary(items) == YT_EXPECTED[1:] and source.stats.skipped["malformed"] == 1
