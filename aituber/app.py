@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from aituber.config import Character, generation_options, moderation_settings, prompt_builder, queue_settings
@@ -19,7 +20,16 @@ from aituber.core.commands import Command, parse_control_payload
 from aituber.core.comment import Comment, SourceItem
 from aituber.core.conversation import Conversation
 from aituber.core.director import Answer, Decision, Director, Finish, Idle, Say, Thank, Wait, thanks_names
-from aituber.core.events import Event, ReplyCancelled, ReplyEnded, RunEnded, RunStarted, StatusChanged
+from aituber.core.events import (
+    CommentSeen,
+    CommentSkipped,
+    Event,
+    ReplyCancelled,
+    ReplyEnded,
+    RunEnded,
+    RunStarted,
+    StatusChanged,
+)
 from aituber.core.moderation import Moderator
 from aituber.core.prompt import Prompt
 from aituber.core.reply import ReplyAssembler, ReplyTiming
@@ -73,6 +83,12 @@ class Pipeline:
     Commands (moderators' `!skip`, `!pause`, `!resume`, `!ban NAME`, `!say TEXT`, and the same from the
     MQTT control topic) all go through `execute`. `outputs` need `publish`; `holds_replies` and
     `drained` (see aituber.outputs.base.Output) are used where present.
+
+    No comment can end a session: a stage that fails on one comment costs that comment only, which
+    is skipped with the reason (`CommentSkipped`: "moderation_error" when moderation or the queue
+    failed on it, "engine_error" when its prompt could not be built or the engine failed on it); an
+    output that fails on an event is logged (once per output, then counted in `output_failures`) and
+    the other outputs still get it.
     """
 
     def __init__(self, *, character: Character, engine: Engine | None, source: ChatSource,
@@ -111,6 +127,8 @@ class Pipeline:
         self._withdrawn: str | None = None
         """The last reply that `skip` took back after it had ended (it may still be being spoken)."""
         self._tasks: asyncio.TaskGroup | None = None
+        self.output_failures: Counter[str] = Counter()
+        """Events each output failed to take (by output name)."""
 
     @property
     def paused(self) -> bool:
@@ -121,9 +139,17 @@ class Pipeline:
         for output in self.outputs:
             try:
                 output.publish(event)
-            except Exception:  # one broken output must not stop the stream
-                log.exception("output %s failed on %s", getattr(output, "name", type(output).__name__),
-                              type(event).__name__)
+            except Exception as exc:  # one broken output must not stop the stream
+                self._output_failed(output, event, exc)
+
+    def _output_failed(self, output: Output, event: Event, exc: Exception) -> None:
+        name = getattr(output, "name", type(output).__name__)
+        self.output_failures[name] += 1
+        if self.output_failures[name] == 1:
+            log.error("output %s failed on %s (the stream goes on; further failures of it are counted)",
+                      name, type(event).__name__, exc_info=exc)
+        else:
+            log.debug("output %s failed on %s: %s", name, type(event).__name__, exc)
 
     def emit_all(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -195,8 +221,15 @@ class Pipeline:
             self._wake.set()
 
     def accept(self, item: SourceItem) -> None:
-        """Source -> moderation -> queue, for one item."""
-        events, command = self.director.accept(item, self.clock())
+        """Source -> moderation -> queue, for one item. If they fail on it, the item is skipped
+        ("moderation_error") and the stream goes on."""
+        try:
+            events, command = self.director.accept(item, self.clock())
+        except Exception:
+            log.exception("moderation failed on %s; skipped", getattr(item, "id", getattr(item, "comment_id", "?")))
+            if isinstance(item, Comment):
+                self.emit_all([CommentSeen(item), CommentSkipped(item, "moderation_error")])
+            return
         self.emit_all(events)
         if command is not None:
             self.execute(command)
@@ -237,7 +270,12 @@ class Pipeline:
             case Answer(comment=comment):
                 ended = await self.answer(comment)
             case Idle(topic=topic):
-                ended = await self._reply(self._conversation.for_topic(topic), comment_id=f"idle:{topic}")
+                try:
+                    prompt = self._conversation.for_topic(topic)
+                except Exception:
+                    log.exception("the prompt for idle topic %r could not be built; skipped", topic)
+                else:
+                    ended = await self._reply(prompt, comment_id=f"idle:{topic}")
         self.director.replied(decision, self.clock())
         return ended
 
@@ -252,13 +290,36 @@ class Pipeline:
         return c.thanks.format(names=thanks_names(comments, c.thanks_name, c.thanks_separator, c.thanks_others,
                                                   c.thanks_max_names))
 
-    async def answer(self, comment: Comment) -> ReplyEnded:
-        """Answer one comment with the model; a normal reply joins the memory."""
-        text = self.moderator.prompt_text(comment)
-        ended = await self._reply(self._conversation.for_comment(text, comment.author.name), comment=comment)
+    async def answer(self, comment: Comment) -> ReplyEnded | None:
+        """Answer one comment with the model; a normal reply joins the memory. A comment whose prompt
+        cannot be built, or on which the engine fails, is skipped ("engine_error"): None, or the
+        reply that ended in "error"."""
+        try:
+            text = self.moderator.prompt_text(comment)
+            prompt = self._build_prompt(text, comment)
+        except Exception:
+            log.exception("the prompt for comment %s could not be built; skipped", comment.id)
+            self.emit(CommentSkipped(comment, "engine_error"))
+            return None
+        ended = await self._reply(prompt, comment=comment)
         if ended.stop_reason in ("stop", "length"):
             self._conversation.remember(text, comment.author.name, ended.text)
+        elif ended.stop_reason == "error":
+            self.emit(CommentSkipped(comment, "engine_error"))
         return ended
+
+    def _build_prompt(self, text: str, comment: Comment) -> Prompt:
+        """The comment's prompt. If it cannot be built with the memory (a remembered exchange the
+        tokenizer fails on would otherwise cost every later comment), the memory is let go."""
+        conversation = self._conversation
+        try:
+            return conversation.for_comment(text, comment.author.name)
+        except Exception:
+            if not conversation.memory:
+                raise
+            log.exception("the prompt for comment %s could not be built with the memory; forgetting it", comment.id)
+            conversation.memory.clear()
+            return conversation.for_comment(text, comment.author.name)
 
     async def _reply(self, source: Prompt | str, *, comment: Comment | None = None,
                      comment_id: str = "") -> ReplyEnded:
@@ -305,7 +366,12 @@ class Pipeline:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 task.cancel()
-                raise  # the whole run is stopping
+                # The whole run is stopping (Ctrl-C, a source error): the reply was not (all) shown,
+                # and the outputs and the transcript say so.
+                self._reply_task = None
+                presentation.open()
+                presentation.put(assembler.finish("cancelled", 0, self.timer()))
+                raise
         finally:
             self._reply_task = None
             presentation.open()
@@ -316,18 +382,26 @@ class Pipeline:
         assert assembler.ended is not None
         return assembler.ended
 
-    async def _previous_presented(self, timeout_s: float = PRESENTATION_TIMEOUT_S) -> None:
-        """Back-pressure: wait until the outputs that hold replies have presented the last one."""
+    async def _previous_presented(self) -> None:
+        """Back-pressure: wait until the outputs that hold replies have presented the last one. An
+        output whose `drained()` fails is logged and no longer waited for."""
         if not self._holding or self._last_reply is None:
             return
         self._waiting_on = self._last_reply
         try:
-            async with asyncio.timeout(timeout_s):
-                await asyncio.gather(*(output.drained() for output in self._holding))
+            async with asyncio.timeout(PRESENTATION_TIMEOUT_S):
+                results = await asyncio.gather(*(output.drained() for output in self._holding),
+                                               return_exceptions=True)
         except TimeoutError:
-            log.warning("outputs still presenting after %g s; going on", timeout_s)
+            log.warning("outputs still presenting after %g s; going on", PRESENTATION_TIMEOUT_S)
+            results = []
         finally:
             self._waiting_on = None
+        for output, result in zip(list(self._holding), results):
+            if isinstance(result, Exception):
+                log.error("output %s failed while presenting; no longer waiting for it", output.name,
+                          exc_info=result)
+                self._holding.remove(output)
 
 
 

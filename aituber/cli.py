@@ -14,7 +14,7 @@ from pathlib import Path
 from aituber import __version__, paths
 from aituber.bench import BENCHES
 from aituber.engine.registry import ENGINES
-from aituber.errors import AituberError
+from aituber.errors import AituberError, ChatSourceError
 from aituber.voice.registry import NO_VOICE, VOICES
 
 log = logging.getLogger("aituber")
@@ -79,9 +79,12 @@ def _add_voice_args(p: argparse.ArgumentParser) -> None:
 def _add_replay_args(p: argparse.ArgumentParser, speed: float) -> None:
     p.add_argument("--speed", type=float, default=speed, help=f"replay N times faster (default: {speed:g})")
     p.add_argument("--fast", action="store_true", help="no waiting: feed the log as fast as it is read")
-    p.add_argument("--strict", action="store_true", help="stop at the first malformed line")
-    p.add_argument("--format", default="auto", choices=["auto", "aituber", "yt-dlp", "chat-downloader", "pytchat"],
-                   help="chat-log format (default: auto, detected from the first lines)")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first malformed line (one line FILE:LINE: reason, the summary, exit 2)")
+    p.add_argument("--format", default="auto",
+                   choices=["auto", "aituber", "yt-dlp", "chat-downloader", "pytchat", "get-live-chat"],
+                   help="chat-log format (default: auto, detected from the first records); get-live-chat: raw "
+                        "get_live_chat responses saved from the browser's devtools")
     p.add_argument("--start", type=float, metavar="SECONDS",
                    help="skip the log before this offset (seconds on the log's clock; may be negative)")
     p.add_argument("--end", type=float, metavar="SECONDS", help="stop after this offset of the log (seconds)")
@@ -100,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay a recorded chat log against a character")
     replay.add_argument("log", type=Path, metavar="FILE",
                         help="chat log: the project's JSONL or a transcript, yt-dlp *.live_chat.json, "
-                             "chat-downloader (.json/.jsonl), or pytchat's archive lines")
+                             "chat-downloader (.json/.jsonl), pytchat's archive lines, or get_live_chat "
+                             "responses saved from the browser's devtools")
     replay.add_argument("--character", type=Path, required=True, metavar="DIR", help="character folder")
     _add_session_args(replay)
     _add_replay_args(replay, speed=1.0)
@@ -303,11 +307,19 @@ def _run_session(args: argparse.Namespace, character_dir: Path, make_source) -> 
     print(f"character: {folder.character.name} ({folder.path})\nchat: {source.name}\nmodel: {model_dir} ({what})",
           flush=True)
     code = 0
+    error: str | None = None
     try:
         asyncio.run(run_session(folder.character, source, settings, stats))
     except KeyboardInterrupt:
         print("\nstopped (Ctrl-C)", flush=True)
         code = 130
+    except ChatSourceError as exc:  # the chat could not be read on (a --strict replay's bad line)
+        error, code = str(exc), 2
+    nothing_read = getattr(source, "nothing_read", None)
+    if code == 0 and nothing_read is not None and (reason := nothing_read()) is not None:
+        error, code = reason, 2  # never exit 0 having read nothing
+    if error is not None:
+        print(f"aituber: error: {error}", file=sys.stderr, flush=True)
     print("\n=== summary ===")
     print(f"model: {model_dir} ({what})")
     print(source.stats.summary_line())

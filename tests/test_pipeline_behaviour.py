@@ -281,7 +281,8 @@ async def test_an_engine_failure_costs_one_reply_never_the_stream(character):
     source, out = QueueSource(comment(1), comment(2, "次のコメント"), None), Collect()
     stats = await Pipeline(character=character, engine=engine, source=source, outputs=[out]).run()
     assert [e.stop_reason for e in out.of(ReplyEnded)] == ["error", "stop"]
-    assert stats.answered == 2 and stats.stop_reasons["error"] == 1
+    assert stats.answered == 1 and stats.stop_reasons["error"] == 1
+    assert stats.skipped["engine_error"] == 1 and "replies not said in full: error 1" in stats.summary_lines()
 
 
 async def test_a_broken_output_does_not_stop_the_others(character):

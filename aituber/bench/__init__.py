@@ -13,4 +13,5 @@ BENCHES: dict[str, str] = {
     "static_prompt": "aituber.bench.static_prompt",
     "voice": "aituber.bench.voice",
     "remote": "aituber.bench.remote",
+    "soak": "aituber.bench.soak",
 }

@@ -11,8 +11,8 @@ A Jewels gift has ``"kind": "jewels"``, ``"amount"`` its price in Jewels, ``"cur
 ``"gift_name"`` (``"Gold coin"``); the key is written only when a comment has a gift name.
 
 Only ``text`` and ``author`` are required; ``author`` may also be a plain name string. A transcript
-line is the same object with ``"type": "comment"``; transcript lines of other types are not comments
-and are ignored, except ``{"type": "deleted", "comment_id": ...}``, which deletes a queued comment.
+line is the same object with ``"type": "comment"``; transcript lines of other types (a ``gap`` says
+how many lines the transcript could not write) are not comments and are ignored, except ``{"type": "deleted", "comment_id": ...}``, which deletes a queued comment.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ import math
 from typing import Any
 
 from aituber.core.comment import Author, Comment, CommentDeleted, CommentKind, SourceItem
+from aituber.core.sanitize import clean_comment, clean_deleted
 
 #: Transcript event types that carry no chat item (a transcript is replayable as a chat log).
 NON_COMMENT_TYPES = frozenset(
-    {"skipped", "selected", "reply", "run_start", "run_end", "say", "thanks", "status", "speech", "voice"}
+    {"skipped", "selected", "reply", "run_start", "run_end", "say", "thanks", "status", "speech", "voice", "gap"}
 )
 
 _AUTHOR_FLAGS = {"owner": "is_owner", "moderator": "is_moderator", "member": "is_member", "verified": "is_verified"}
@@ -60,7 +61,8 @@ def _author(value: Any) -> Author:
 
 
 def parse_record(obj: Any, *, default_id: str) -> SourceItem | None:
-    """One decoded JSON value -> a chat item; None for a transcript event that is no chat item.
+    """One decoded JSON value -> a chat item, its text made valid (`aituber.core.sanitize`); None for a
+    transcript event that is no chat item.
 
     Raises ValueError with a short reason for anything malformed.
     """
@@ -71,7 +73,7 @@ def parse_record(obj: Any, *, default_id: str) -> SourceItem | None:
         comment_id = obj.get("comment_id")
         if not isinstance(comment_id, str):
             raise ValueError("'comment_id' is missing on a deletion")
-        return CommentDeleted(comment_id=comment_id, offset_s=_number(obj, "offset_s"))
+        return clean_deleted(CommentDeleted(comment_id=comment_id, offset_s=_number(obj, "offset_s")))
     if record_type in NON_COMMENT_TYPES:
         return None
     if record_type != "comment":
@@ -99,7 +101,7 @@ def parse_record(obj: Any, *, default_id: str) -> SourceItem | None:
     if gift_name is not None and not isinstance(gift_name, str):
         raise ValueError("'gift_name' must be a string such as \"Gold coin\"")
     offset_s = _number(obj, "offset_s")
-    return Comment(
+    return clean_comment(Comment(
         id=str(comment_id),
         author=_author(obj["author"]),
         text=text,
@@ -109,7 +111,7 @@ def parse_record(obj: Any, *, default_id: str) -> SourceItem | None:
         timestamp=_number(obj, "timestamp") or 0.0,
         offset_s=offset_s,
         gift_name=gift_name,
-    )
+    ))
 
 
 def comment_to_record(comment: Comment) -> dict[str, Any]:

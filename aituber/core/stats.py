@@ -19,8 +19,15 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
+COMPLETED = ("stop", "length")
+"""Stop reasons of a reply that was said in full (a reply cut at the length limit ends at a sentence)."""
+
+
 @dataclass(slots=True)
 class RunStats:
+    """`answered` counts replies said in full (thanks and `!say` too); the others (cancelled, filtered,
+    error) are in `stop_reasons` and the summary's second line."""
+
     seen: int = 0
     answered: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
@@ -36,7 +43,8 @@ class RunStats:
             case CommentSkipped(reason=reason):
                 self.skipped[reason] += 1
             case ReplyEnded():
-                self.answered += 1
+                if event.stop_reason in COMPLETED:
+                    self.answered += 1
                 self.stop_reasons[event.stop_reason] += 1
                 self.total_s.append(event.total_s)
                 self.tokens += event.tokens
@@ -52,6 +60,9 @@ class RunStats:
         lines = [
             f"comments seen {self.seen}, answered {self.answered}, skipped {skipped}"
             + (f" ({reasons})" if reasons else ""),
+            *(["replies not said in full: " + ", ".join(f"{k} {v}" for k, v in self.stop_reasons.most_common()
+                                                        if k not in COMPLETED)]
+              if any(k not in COMPLETED for k in self.stop_reasons) else []),
             f"first token  p50 {ms(percentile(self.first_token_s, 50))}, p95 {ms(percentile(self.first_token_s, 95))}",
             f"full reply   p50 {ms(percentile(self.total_s, 50))}, p95 {ms(percentile(self.total_s, 95))}",
         ]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aituber.core.comment import JEWELS_CURRENCY, Author, Comment, CommentDeleted, CommentKind
+from aituber.core.sanitize import MAX_ID_CHARS, MAX_TEXT_CHARS, clean_comment, clean_deleted, clean_line, clean_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,11 +497,35 @@ def convert_item(item: Any, offset_s: float | None = None) -> Comment | Ignored:
     return OTHER
 
 
+def clean_converted(converted: Converted) -> Converted:
+    """A converted item with its text made valid (`aituber.core.sanitize`); the same object when it was."""
+    kind = type(converted)
+    if kind is Comment:
+        return clean_comment(converted)  # type: ignore[arg-type]
+    if kind is CommentDeleted:
+        return clean_deleted(converted)  # type: ignore[arg-type]
+    if kind is AuthorCommentsDeleted:
+        channel_id = clean_line(converted.channel_id, MAX_ID_CHARS)  # type: ignore[union-attr]
+        return converted if channel_id is converted.channel_id else AuthorCommentsDeleted(  # type: ignore[union-attr]
+            channel_id, converted.offset_s)  # type: ignore[union-attr]
+    if kind is Ignored and (converted.text or converted.options):  # type: ignore[union-attr]
+        text = clean_text(converted.text, MAX_TEXT_CHARS)  # type: ignore[union-attr]
+        options = tuple(clean_text(o, MAX_TEXT_CHARS) for o in converted.options)  # type: ignore[union-attr]
+        if text is not converted.text or options != converted.options:  # type: ignore[union-attr]
+            return Ignored(converted.reason, text, options)  # type: ignore[union-attr]
+    return converted
+
+
 def convert_action(action: Any, offset_s: float | None = None) -> Converted:
-    """One chat action -> a Comment, a CommentDeleted, an AuthorCommentsDeleted, or Ignored.
+    """One chat action -> a Comment, a CommentDeleted, an AuthorCommentsDeleted, or Ignored, its text
+    made valid (lone surrogates, controls... see `aituber.core.sanitize`).
 
     Raises ValueError (with a short reason) for a malformed action.
     """
+    return clean_converted(_convert_action(action, offset_s))
+
+
+def _convert_action(action: Any, offset_s: float | None) -> Converted:
     if not isinstance(action, dict):
         raise ValueError("the action is not an object")
     add = action.get("addChatItemAction")

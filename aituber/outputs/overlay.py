@@ -5,7 +5,10 @@ Each connected page has its own bounded queue and sender task: a page that keeps
 frame written at once by `publish`; one whose socket is backed up gets frames queued instead, falls
 behind alone, and is dropped with close code 4000 once its queue is full. `publish` never waits.
 Bound to a loopback address nothing else is needed; bound anywhere else every page and the
-WebSocket need `?token=`, and the WebSocket's Origin is checked.
+WebSocket need `?token=`, and the WebSocket's Origin is checked. Every request's `Host` must name
+this server (a loopback name, an IP address, the bound name or this machine's name), so that a web
+page that rebinds its own domain name to 127.0.0.1 (DNS rebinding) cannot read the feed. Bound to
+all interfaces, the printed URLs use the machine's LAN address.
 
 Speech: a page that connects with `?audio=1` also gets each spoken clause's audio as a binary frame
 just before its `speech` message; the others get the `speech` message only (subtitles in step with the
@@ -23,6 +26,7 @@ import json
 import logging
 import mimetypes
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +67,38 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+_WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def lan_address() -> str | None:
+    """This machine's IPv4 address on its network (the one a route out would use; finding it sends
+    no packet), else one its host name resolves to; None when it has only loopback."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: connecting a UDP socket sends nothing
+            address = probe.getsockname()[0]
+        if not ipaddress.ip_address(address).is_loopback and not ipaddress.ip_address(address).is_unspecified:
+            return address
+    except (OSError, ValueError):
+        pass
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            address = str(info[4][0])
+            if not ipaddress.ip_address(address).is_loopback:
+                return address
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _machine_names() -> frozenset[str]:
+    try:
+        name = socket.gethostname().lower()
+        return frozenset({name, f"{name}.local", socket.getfqdn().lower()} - {""})
+    except OSError:
+        return frozenset()
 
 
 class _Client:
@@ -129,6 +165,10 @@ class OverlayServer(OutputBase):
         self._spoken_parts: list[str] = []
         self._status = "online"
         self._voice: dict[str, Any] | None = None  # the voice's engine and availability; None: no voice
+        self._public_host: str | None = None
+        self._allowed_hosts = frozenset({host.lower().strip("[]")})
+        """Names (besides loopback names and IP addresses) a request's Host may give; `start` adds this
+        machine's own names when bound to all interfaces."""
         self.dropped_clients = 0
         """Pages dropped for falling too far behind, since start."""
 
@@ -143,7 +183,12 @@ class OverlayServer(OutputBase):
 
     @property
     def _netloc(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = self.host
+        if host in _WILDCARD_HOSTS:  # "0.0.0.0" is no address to open: the one other PCs reach
+            if self._public_host is None:
+                self._public_host = lan_address() or "127.0.0.1"
+            host = self._public_host
+        host = f"[{host}]" if ":" in host else host
         return f"{host}:{self.port}"
 
     @property
@@ -151,6 +196,9 @@ class OverlayServer(OutputBase):
         return len(self._clients)
 
     async def start(self) -> None:
+        if self.host in _WILDCARD_HOSTS:  # name lookups may block: not on the event loop
+            self._public_host = await asyncio.to_thread(lambda: lan_address() or "127.0.0.1")
+            self._allowed_hosts |= await asyncio.to_thread(_machine_names)
         try:
             self._server = await serve(self._handle, self.host, self.port,
                                        process_request=self._process_request,
@@ -325,6 +373,10 @@ class OverlayServer(OutputBase):
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path, _, query = request.path.partition("?")
+        refusal = self._check_host(request)
+        if refusal is not None:
+            log.warning("overlay: refused a request from %s: %s", connection.remote_address, refusal)
+            return connection.respond(http.HTTPStatus.FORBIDDEN, refusal + "\n")
         if path == WS_PATH:
             refusal = self._check_token(query) or self._check_origin(request)
             if refusal is not None:
@@ -353,6 +405,29 @@ class OverlayServer(OutputBase):
         headers["Content-Length"] = str(len(body))
         headers["Cache-Control"] = "no-cache"
         return dataclasses.replace(response, headers=headers, body=body)
+
+    def _check_host(self, request: Request) -> str | None:
+        """Why the request's `Host` does not name this server, or None. Accepted: loopback names
+        (localhost and *.localhost, which browsers never look up), any IP address (no web page can
+        rebind one), the bound name and, bound to all interfaces, this machine's own names. A
+        request without `Host` comes from no browser, and is let through."""
+        header = request.headers.get("Host")
+        if header is None:
+            return None
+        try:
+            name = urlsplit(f"//{header}").hostname
+        except ValueError:
+            name = None
+        if not name:
+            return f"bad Host header {header!r}"
+        if name == "localhost" or name.endswith(".localhost") or name in self._allowed_hosts:
+            return None
+        try:
+            ipaddress.ip_address(name)
+            return None
+        except ValueError:
+            pass
+        return f"host {name!r} is not this server (open it as http://{self._netloc}/)"
 
     def _check_token(self, query: str) -> tuple[http.HTTPStatus, str] | None:
         if self.token is None:

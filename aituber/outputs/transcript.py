@@ -3,6 +3,12 @@
 Writing happens in a thread of its own, so a slow disk never holds up the event loop: `publish` only
 queues the record. Each line is written and flushed as soon as the thread gets it, so a crash loses at
 most what was queued in that instant, and never leaves half a line.
+
+A write that fails (disk full, the file removed, an I/O error) never stops the stream: the line is
+counted as lost (`lost_lines`), the first failure is logged, and the file is opened again for the
+next line (after a failed open, a second later) until writing works again; the first line written after a loss is
+`{"type": "gap", "lost": N}`, so the transcript itself says what is missing. A record that cannot be
+encoded is lost the same way; nothing else is.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ def event_to_record(event: Event, now: float | None = None) -> dict[str, Any] | 
 
 
 _STOP = object()
+_REOPEN_EVERY_S = 1.0
 
 
 class TranscriptWriter(OutputBase):
@@ -81,6 +88,11 @@ class TranscriptWriter(OutputBase):
         self._queue: queue.SimpleQueue[dict[str, Any] | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.write_errors = 0
+        """Failed writes (and failed attempts to open the file again)."""
+        self.lost_lines = 0
+        """Lines that could not be written (each one is also in a `gap` line once writing works again)."""
+        self._unreported = 0
+        self._next_reopen = 0.0
 
     async def start(self) -> None:
         try:
@@ -106,26 +118,86 @@ class TranscriptWriter(OutputBase):
             return
         self._queue.put(_STOP)
         await asyncio.to_thread(thread.join)
+        if self.lost_lines:
+            log.error("transcript: %d line(s) could not be written to %s", self.lost_lines, self.path)
 
     def _write_loop(self) -> None:
+        try:
+            while (record := self._queue.get()) is not _STOP:
+                self._write_record(record)  # type: ignore[arg-type]
+        finally:
+            if self._file is not None:
+                try:
+                    self._file.close()
+                except OSError:
+                    pass
+                self._file = None
+
+    def _write_record(self, record: dict[str, Any]) -> None:
+        try:
+            line = json.dumps(record, ensure_ascii=False) + "\n"
+        except (TypeError, ValueError) as exc:
+            self._lost(f"a {record.get('type')} record cannot be written as JSON: {exc}")
+            return
+        if self._file is None and not self._reopen():
+            self._lost("the file is not open")
+            return
         file = self._file
         assert file is not None
         try:
-            while (record := self._queue.get()) is not _STOP:
-                line = json.dumps(record, ensure_ascii=False) + "\n"
-                try:
-                    try:
-                        file.write(line)
-                    except UnicodeEncodeError:  # a lone surrogate: the escaped form is valid JSON too
-                        file.write(json.dumps(record) + "\n")
-                    file.flush()
-                except OSError as exc:
-                    self.write_errors += 1
-                    if self.write_errors == 1:
-                        log.error("transcript: cannot write %s: %s (the stream goes on)", self.path, exc)
-        finally:
-            file.close()
-            self._file = None
+            if self._unreported:
+                file.write(json.dumps({"type": "gap", "lost": self._unreported, "time": time.time()}) + "\n")
+                self._unreported = 0
+            try:
+                file.write(line)
+            except UnicodeEncodeError:  # a lone surrogate: the escaped form is valid JSON too
+                file.write(json.dumps(record) + "\n")
+            file.flush()
+        except OSError as exc:
+            self.write_errors += 1
+            self._lost(str(exc))
+            self._drop_file(retry_in_s=0.0)
+
+    def _lost(self, why: str) -> None:
+        self.lost_lines += 1
+        self._unreported += 1
+        if self.lost_lines == 1:
+            log.error("transcript: cannot write %s: %s (the stream goes on; lost lines are counted)", self.path, why)
+        else:
+            log.debug("transcript: line lost: %s", why)
+
+    def _drop_file(self, retry_in_s: float = _REOPEN_EVERY_S) -> None:
+        """After a failed write the file is closed and opened again for the next line (it may have
+        been removed, or the disk may have room again); after a failed open, a second later."""
+        file, self._file = self._file, None
+        self._next_reopen = time.monotonic() + retry_in_s
+        if file is not None:
+            try:
+                file.close()
+            except OSError:
+                pass
+
+    def _reopen(self) -> bool:
+        if time.monotonic() < self._next_reopen:
+            return False
+        try:
+            self._open()
+            assert self._file is not None
+            if self._file.tell() > 0 and not _ends_with_newline(self.path):
+                self._file.write("\n")  # a line the failure cut in half stays alone on its line
+        except OSError as exc:
+            self.write_errors += 1
+            self._drop_file()
+            log.debug("transcript: cannot open %s again: %s", self.path, exc)
+            return False
+        log.info("transcript: writing to %s again", self.path)
+        return True
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as file:
+        file.seek(-1, 2)
+        return file.read(1) == b"\n"
 
 
 def create_output(context: OutputContext) -> TranscriptWriter | None:

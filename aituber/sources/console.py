@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from aituber.core.comment import Author, Comment, CommentKind, SourceItem
+from aituber.core.sanitize import clean_line, clean_text
 from aituber.core.youtube_items import parse_amount
 from aituber.sources.base import SourceStats
 from aituber.sources.handoff import ThreadHandoff
@@ -46,8 +47,9 @@ QUIT = "quit"
 
 
 def parse_console_line(line: str, default_name: str = DEFAULT_VIEWER) -> ConsoleLine | str | None:
-    """One typed line -> a ConsoleLine, QUIT, None (blank), or an error message (a str) for the user."""
-    text = line.strip()
+    """One typed line -> a ConsoleLine, QUIT, None (blank), or an error message (a str) for the user.
+    The text is made valid first (a terminal may hand over bytes that are no UTF-8 as surrogates)."""
+    text = clean_text(line).strip()
     if not text:
         return None
     if text in ("/quit", "/exit", "/q"):
@@ -56,7 +58,7 @@ def parse_console_line(line: str, default_name: str = DEFAULT_VIEWER) -> Console
     for sep in (": ", "："):
         head, found, rest = text.partition(sep)
         if found and head.strip() and len(head.strip()) <= MAX_NAME_CHARS and not head.startswith("/"):
-            name, text = head.strip(), rest.strip()
+            name, text = clean_line(head.strip()), rest.strip()
             break
     if text.startswith("/sc"):
         parts = text.split(maxsplit=2)

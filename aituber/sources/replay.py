@@ -1,5 +1,9 @@
 """Replaying a recorded chat log with its timing: the project's JSONL or a transcript, yt-dlp's
-`*.live_chat.json`, chat-downloader's JSON / JSON Lines, pytchat's JsonfileArchiver lines."""
+`*.live_chat.json`, chat-downloader's JSON / JSON Lines, pytchat's JsonfileArchiver lines, raw
+get_live_chat responses saved from a browser's devtools.
+
+A replay that yields nothing says why (`ReplayChatSource.nothing_read`): the command then exits 2
+instead of 0, so a log that could not be read is never mistaken for a quiet one."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from aituber.core.chatlog_formats import LogFormat, decode_log, detect_format, parse_format
@@ -22,8 +27,16 @@ log = logging.getLogger(__name__)
 YIELD_EVERY = 256
 
 
+@dataclass(slots=True)
+class ReadReport:
+    """What `read_chat_log` found beyond the items: the format it read, the first malformed line."""
+
+    format: LogFormat | None = None
+    first_error: ChatLogLineError | None = None
+
+
 def read_chat_log(path: Path, data: bytes, stats: SourceStats, strict: bool = False,
-                  format: str | LogFormat = LogFormat.AUTO) -> Iterator[SourceItem]:
+                  format: str | LogFormat = LogFormat.AUTO, report: ReadReport | None = None) -> Iterator[SourceItem]:
     """Parse a chat log (any supported format). A malformed line is a warning with file:line and
     is skipped (counted in `stats.skipped`), or raises ChatLogLineError when `strict`. Items that
     are no comment (tickers, banners...) are counted in `stats.ignored`. A ban (all of one viewer's
@@ -32,11 +45,15 @@ def read_chat_log(path: Path, data: bytes, stats: SourceStats, strict: bool = Fa
     if fmt is LogFormat.AUTO:
         fmt = detect_format(data)
         log.debug("%s: format %s", path, fmt)
+    if report is not None:
+        report.format = fmt
     authors = RecentAuthors()
     ignored = stats.ignored
     for line_no, result in decode_log(data, fmt, path.name):
         if isinstance(result, ValueError):
             error = ChatLogLineError(str(path), line_no, str(result))
+            if report is not None and report.first_error is None:
+                report.first_error = error
             if strict:
                 raise error from None
             log.warning("%s (line skipped)", error)
@@ -90,14 +107,51 @@ class ReplayChatSource:
         self.name = f"replay:{self.path.name}"
         self.stats = SourceStats()
         self._clock = clock
+        self._report = ReadReport()
+        self._size: int | None = None
+        self._after_end = False
+        self._finished = False
+
+    def nothing_read(self) -> str | None:
+        """Why a finished replay yielded no item at all (a sentence naming the file); None when it
+        yielded some, or has not finished."""
+        if not self._finished or sum(self.stats.kinds.values()):
+            return None
+        stats, report = self.stats, self._report
+        what = f"{self.path}: nothing to replay"
+        if not self._size:
+            return f"{what}: the file is empty"
+        found: list[str] = []
+        if report.format is not None:
+            found.append(f"read as {report.format.value}" + (" (detected)" if self.format is LogFormat.AUTO else ""))
+        if stats.skipped:
+            count = sum(stats.skipped.values())
+            first = report.first_error
+            found.append(f"{count} unreadable record{'s' if count != 1 else ''}"
+                         + (f", the first at line {first.line_no}: {first.reason}" if first is not None else ""))
+        passed = {k: v for k, v in stats.ignored.items() if k != "before_start"}
+        if passed:
+            found.append("passed over: " + ", ".join(f"{k} {v}" for k, v in sorted(passed.items())))
+        if stats.ignored["before_start"] or self._after_end:
+            found.append("no item between --start and --end")
+        if len(found) <= 1:
+            found.append("no chat item in it")
+        return f"{what}: " + "; ".join(found)
 
     async def items(self) -> AsyncIterator[SourceItem]:
+        self._finished = False
         try:
             data = await asyncio.to_thread(self.path.read_bytes)
         except FileNotFoundError:
             raise ChatSourceError(f"chat log not found: {self.path}") from None
         except OSError as exc:
             raise ChatSourceError(f"{self.path}: cannot read: {exc.strerror}") from exc
+        self._size = len(data)
+        async for item in self._replay(data):
+            yield item
+        self._finished = True
+
+    async def _replay(self, data: bytes) -> AsyncIterator[SourceItem]:
         loop = asyncio.get_running_loop()
         clock, stats, fast, speed = self._clock, self.stats, self.fast, self.speed
         kinds = stats.kinds
@@ -106,7 +160,7 @@ class ReplayChatSource:
         first_offset: float | None = None
         offset: float | None = None
         since_yield = 0
-        for item in read_chat_log(self.path, data, stats, self.strict, self.format):
+        for item in read_chat_log(self.path, data, stats, self.strict, self.format, self._report):
             if item.offset_s is not None and (offset is None or item.offset_s > offset):
                 offset = item.offset_s  # logs out of order never rewind the clock
             here = 0.0 if offset is None else offset
@@ -114,6 +168,7 @@ class ReplayChatSource:
                 stats.ignored["before_start"] += 1
                 continue
             if end_s is not None and here > end_s:
+                self._after_end = True
                 return
             if first_offset is None:
                 first_offset, start_wall = here, loop.time()

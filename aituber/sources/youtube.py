@@ -10,7 +10,15 @@ Faults never end the source: a timeout, a reset connection, an HTTP error, a bod
 or any exception out of pytchat closes that pytchat instance and its client, waits (exponential
 backoff with jitter, capped) and starts a fresh one, resuming at the last continuation token when
 it is recent. Comments are de-duplicated by id (the last `dedupe_size`), so a resumed page never
-repeats one. An ended stream (YouTube sends no more chat) ends `items()` cleanly.
+repeats one. A reader that stops while the stream is live (no continuation after a page, as pytchat
+readers do after about a day) is replaced by a fresh one at once. An ended stream (YouTube says so
+twice in a row, the second time to a fresh reader) ends `items()` cleanly.
+
+The channel id pytchat needs is looked up once per source, by us (`resolve_channel_id`): the embed
+page (what pytchat 0.5.5 scrapes), else oEmbed (`author_url`: the channel, or its @handle page), else
+the mobile watch page; pytchat is handed the result. (The fork pytchat-ng 0.6.0 asks oEmbed first,
+but its lookup cannot work: it calls an undefined `_original_get_channelid` and uses httpx without
+importing it, and it prints a line on import; so we keep pytchat 0.5.5 and do the lookup ourselves.)
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
@@ -135,6 +143,102 @@ class _GuardedTransport(httpx.BaseTransport):
         self._inner.close()
 
 
+class _NoChannel(Exception):
+    """Every way to find the video's channel said there is none (a wrong or private video)."""
+
+
+class _ChatClient(httpx.Client):
+    """Our client for one pytchat instance; carries the channel id we looked up, for pytchat."""
+
+    channel_id: str | None = None
+
+
+_EMBED_CHANNEL = re.compile(r'\\"channelId\\":\\"(UC[0-9A-Za-z_-]{22})\\"')
+"""The embed page keeps its data in escaped JSON: `\"channelId\":\"UC...\"`."""
+_PAGE_CHANNEL = re.compile(r'"(?:channelId|externalId)":\s*"(UC[0-9A-Za-z_-]{22})"')
+_CHANNEL_URL = re.compile(r"/channel/(UC[0-9A-Za-z_-]{22})")
+
+
+def channel_id_from_embed(html: str) -> str | None:
+    """The channel id in an embed page (`/embed/ID`), or None."""
+    match = _EMBED_CHANNEL.search(html) or _PAGE_CHANNEL.search(html)
+    return match.group(1) if match else None
+
+
+def channel_id_from_page(html: str) -> str | None:
+    """The channel id in a channel or watch page (`"externalId"`, `"channelId"`, a canonical link)."""
+    match = _PAGE_CHANNEL.search(html) or _CHANNEL_URL.search(html)
+    return match.group(1) if match else None
+
+
+def oembed_author(body: str) -> tuple[str | None, str | None]:
+    """An oEmbed answer -> (channel id, when `author_url` names it; the author URL otherwise)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None, None
+    url = data.get("author_url") if isinstance(data, dict) else None
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        return None, None
+    match = _CHANNEL_URL.search(url)
+    return (match.group(1), url) if match else (None, url)
+
+
+def resolve_channel_id(client: httpx.Client, video_id: str) -> str:
+    """The channel of a video: the embed page, else oEmbed (its author's channel or @handle page), else
+    the mobile watch page. Raises `_NoChannel` when every way answered and none named it; a transient
+    failure (`_Fault`: timeout, reset, 429, 5xx) is raised as it is, to try again later."""
+    answers: list[str] = []
+
+    def get(url: str) -> str | None:
+        try:
+            return client.get(url, follow_redirects=True).text
+        except _Fault as fault:
+            if fault.kind != "http_4xx":
+                raise
+            answers.append(f"{url}: {fault}")
+            return None
+
+    quoted = quote(video_id)
+    html = get(f"https://www.youtube.com/embed/{quoted}")
+    if html is not None and (found := channel_id_from_embed(html)):
+        return found
+    body = get(f"https://www.youtube.com/oembed?url=https://www.youtube.com/watch%3Fv%3D{quoted}&format=json")
+    if body is not None:
+        found, author_url = oembed_author(body)
+        if found:
+            return found
+        if author_url and (page := get(author_url)) is not None and (found := channel_id_from_page(page)):
+            log.info("%s: channel found through oEmbed (the embed page does not name it)", video_id)
+            return found
+    page = get(f"https://m.youtube.com/watch?v={quoted}")
+    if page is not None and (found := channel_id_from_page(page)):
+        return found
+    raise _NoChannel("no channel id in the embed page, oEmbed or the watch page"
+                     + (f" ({'; '.join(answers)})" if answers else ""))
+
+
+_HOOK_LOCK = threading.Lock()
+
+
+def _hand_channel_ids_to_pytchat() -> None:
+    """pytchat looks the channel up itself (`pytchat.util.get_channelid(client, video_id)`, by
+    scraping the embed page) whenever it starts: for our clients it gets the one we looked up."""
+    import pytchat.util
+
+    with _HOOK_LOCK:
+        original = pytchat.util.get_channelid
+        if getattr(original, "aituber_hook", False):
+            return
+
+        def get_channelid(client: Any, video_id: str) -> str:
+            known = client.channel_id if isinstance(client, _ChatClient) else None
+            return known if known else original(client, video_id)
+
+        get_channelid.aituber_hook = True  # type: ignore[attr-defined]
+        pytchat.util.get_channelid = get_channelid
+
+
 class _QuietLogger:
     """pytchat logs every exception as ERROR with a traceback; we log faults ourselves, once."""
 
@@ -199,7 +303,7 @@ class YouTubeChatSource:
 
     # -- the worker thread --
 
-    def _client(self) -> httpx.Client:
+    def _client(self) -> _ChatClient:
         import pytchat.config
 
         if self._transport is not None:
@@ -209,8 +313,8 @@ class YouTubeChatSource:
                 inner = httpx.HTTPTransport(http2=True)
             except ImportError:  # the h2 package is missing: HTTP/1.1 works too
                 inner = httpx.HTTPTransport()
-        return httpx.Client(transport=_GuardedTransport(inner), timeout=self.timeout_s,
-                            headers=dict(pytchat.config.headers))
+        return _ChatClient(transport=_GuardedTransport(inner), timeout=self.timeout_s,
+                           headers=dict(pytchat.config.headers))
 
     def _work(self, handoff: ThreadHandoff[Any]) -> None:
         try:
@@ -236,19 +340,25 @@ class _Poller:
         self.ever_ok = False
         self.failures = 0
         self.episode_start = 0.0
-        self.ended_signals = 0
+        self.end_signals = 0
+        """YouTube said "no more chat" (or a reader stopped) this many times with no chat page between."""
         self.live_seen = False
         self.ever_replay = False
+        self.channel_id: str | None = None
 
     def run(self) -> object | BaseException | None:
         """Poll until the stream ends (-> _ENDED), a fatal error (-> ChatSourceError) or a stop."""
         import pytchat
         from pytchat import exceptions as yt_errors
 
+        _hand_channel_ids_to_pytchat()
         src = self.source
         while not self.stopped.is_set():
             client = src._client()
             try:
+                if self.channel_id is None:
+                    self.channel_id = resolve_channel_id(client, src.video_id)
+                client.channel_id = self.channel_id
                 chat = pytchat.create(src.video_id, processor=pytchat.DummyProcessor(), client=client,
                                       interruptable=False, hold_exception=False, logger=_QuietLogger())
                 if self.continuation and time.monotonic() - self.last_ok <= src.resume_window_s:
@@ -269,28 +379,32 @@ class _Poller:
                         return None
                     self.continuation = chat.continuation
                     if not chat.continuation or not chat.is_alive():
-                        return _ENDED
+                        break  # the reader stopped: a fresh one finds out whether the stream is still on
+                    self.end_signals = 0
                     interval = self._interval(components)
                     if self.stopped.wait(max(0.0, interval - (time.monotonic() - began))):
                         return None
-            except (yt_errors.NoContents, yt_errors.ChatDataFinished, yt_errors.NoContinuation) as exc:
-                # No more chat. Once it may be a glitch on a resumed page: check with a fresh start.
-                self.ended_signals += 1
-                if self.ended_signals >= 2 or not self.continuation:
+                else:
+                    return None
+                if self._end_signal("the chat reader stopped (no continuation)", reader_stopped=True):
                     return _ENDED
-                log.debug("%s: %s; checking with a fresh start", src.name, exc)
-                self.continuation = None
+                continue
+            except (yt_errors.NoContents, yt_errors.ChatDataFinished, yt_errors.NoContinuation) as exc:
+                if self._end_signal(str(exc)):
+                    return _ENDED
                 continue
             except yt_errors.ResponseContextError as exc:
                 if not self.ever_ok:
                     return ChatSourceError(f"YouTube video {src.video_id}: no live chat (wrong id, private or "
                                            f"deleted video): {exc}")
-                return _ENDED  # the stream went private or was removed
-            except yt_errors.InvalidVideoIdException as exc:
+                if self._end_signal(f"the video went away? ({exc})"):
+                    return _ENDED  # the stream went private or was removed
+                continue
+            except (_NoChannel, yt_errors.InvalidVideoIdException) as exc:
+                detail = str(getattr(exc, "doc", exc))
                 if not self.ever_ok:
-                    return ChatSourceError(f"YouTube video {src.video_id}: not found, or it has no chat "
-                                           f"({getattr(exc, 'doc', exc)})")
-                self._fault("page", str(getattr(exc, "doc", exc)))
+                    return ChatSourceError(f"YouTube video {src.video_id}: not found, or it has no chat ({detail})")
+                self._fault("page", detail)
             except _Fault as exc:
                 self._fault(exc.kind, str(exc))
             except Exception as exc:  # pytchat's own exceptions, a changed response shape, ...
@@ -300,6 +414,23 @@ class _Poller:
             if self.stopped.wait(src.backoff.delay_s(self.failures)):
                 return None
         return None
+
+    def _end_signal(self, what: str, *, reader_stopped: bool = False) -> bool:
+        """YouTube said there is no more chat, or the reader stopped. Said twice in a row (the second
+        time to a fresh reader, started at once), the stream is over: True. A reader that stops while
+        the stream goes on is counted (`faults["reader_stopped"]`) and replaced."""
+        src = self.source
+        self.end_signals += 1
+        self.continuation = None  # the next reader starts afresh, at "now"
+        if self.end_signals >= 2:
+            log.info("%s: %s, again: the stream is over", src.name, what)
+            return True
+        if reader_stopped:
+            src.stats.faults["reader_stopped"] += 1
+            log.info("%s: %s; starting a fresh reader", src.name, what)
+        else:
+            log.debug("%s: %s; checking with a fresh reader", src.name, what)
+        return False
 
     def _interval(self, components: list[Any]) -> float:
         src = self.source
@@ -367,7 +498,6 @@ class _Poller:
     def _recovered(self) -> None:
         self.last_ok = time.monotonic()
         self.ever_ok = True
-        self.ended_signals = 0
         if self.failures:
             log.info("%s: reconnected after %d tries (%.1f s)", self.source.name, self.failures,
                      time.monotonic() - self.episode_start)

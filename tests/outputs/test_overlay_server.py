@@ -198,8 +198,9 @@ def test_token_is_required_beyond_loopback():
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10") and not is_loopback("")
     lan = OverlayServer(host="0.0.0.0", port=8765)
     assert lan.require_token and lan.token and len(lan.token) >= 16
-    assert lan.url == f"http://0.0.0.0:8765/?token={lan.token}"
-    assert lan.ws_url == f"ws://0.0.0.0:8765/ws?token={lan.token}"
+    # Bound to all interfaces, the URLs name the machine's LAN address (tests/outputs/test_overlay_host.py).
+    assert lan.url.endswith(f":8765/?token={lan.token}") and "0.0.0.0" not in lan.url
+    assert lan.ws_url.endswith(f":8765/ws?token={lan.token}") and "0.0.0.0" not in lan.ws_url
     assert OverlayServer(host="0.0.0.0", token="abc").token == "abc"
     local = OverlayServer()
     assert not local.require_token and local.token is None and local.url == "http://127.0.0.1:8765/"

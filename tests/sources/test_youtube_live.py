@@ -19,7 +19,7 @@ from aituber.errors import ChatSourceError
 from aituber.sources.youtube import Backoff, YouTubeChatSource
 from tests.conftest import require_shared
 from tests.sources import youtube_2026 as y2026
-from tests.sources.fake_youtube import (
+from aituber.bench.fake_youtube import (
     GARBAGE,
     RESET,
     SERVER_ERROR,
