@@ -7,12 +7,14 @@ most of it (Cyrillic, Devanagari, European words...). `trim_vocabulary(tokenizer
 - the special tokens (BOS, EOS, turn markers; not the thousands of `<unusedN>` placeholders);
 - the 256 byte tokens `<0x00>`..`<0xFF>`: any character whose token was dropped is spelled in bytes
   (byte fallback), so every text still encodes, and decodes back exactly;
-- kana/kanji tokens (with the punctuation, digits and spaces around them);
-- punctuation, digits, symbols, emoji and whitespace tokens;
-- Latin: every single letter, and the first `latin_tokens` multi-letter Latin tokens in vocabulary
-  order (a BPE vocabulary lists its tokens in merge order, most frequent first: English words,
-  names, `www`); a word kept after a space (`▁YouTube`) is kept without it too (`YouTube`), as
-  Japanese text writes it;
+- kana/kanji tokens (with the punctuation, digits and spaces around them), leaving out kanji that
+  Japanese is not written with (not in JIS X 0213: simplified Chinese `们`, `这`...);
+- punctuation, digit, symbol and emoji tokens, emoji sequences, kaomoji pieces and whitespace runs,
+  but of the runs of ASCII punctuation (`!!`, `...`, code such as `}^{\\`) only the first `symbol_tokens`;
+- Latin: every single letter, the first `latin_words` words (`▁hello`: after a space) and the first
+  `latin_pieces` other multi-letter tokens (`www`, `ing`) in vocabulary order (a BPE vocabulary lists
+  its tokens in merge order, most frequent first); a word kept after a space is kept without it too
+  (`YouTube` beside `▁YouTube`), as Japanese text writes it;
 - single Greek and Cyrillic letters (kaomoji are made of them: `(´・ω・｀)`, `(´Д｀)`);
 - every token the full tokenizer uses for `keep_texts` (a character's persona, prompt template and
   dialogue data: its prompt then encodes exactly as with the full vocabulary);
@@ -49,13 +51,18 @@ VOCABS: dict[str, str] = {
     "ja": "trimmed to what a Japanese character says (kana/kanji, symbols, emoji, frequent Latin, byte fallback)",
 }
 DEFAULT_VOCAB = "full"
-LATIN_TOKENS = 12_000
-"""Multi-letter Latin tokens kept by `ja`, the most frequent first."""
+LATIN_WORDS = 8_000
+"""Latin words after a space (`▁hello`) kept by `ja`, the most frequent first."""
+LATIN_PIECES = 4_000
+"""Other multi-letter Latin tokens (`www`, `ing`) kept by `ja`, the most frequent first."""
+SYMBOL_TOKENS = 2_000
+"""Runs of ASCII punctuation (`!!`, `...`, `?!`) kept by `ja`, the most frequent first."""
 
 _BYTE = re.compile(r"<0x([0-9A-F]{2})>")
 _UNUSED = re.compile(r"<unused\d+>")
 _SPACE = "\u2581"  # SentencePiece's visible space
 _JAPANESE = regex.compile(r"[\p{Hiragana}\p{Katakana}\p{Han}\u3000-\u303f\u30fc\uff00-\uffef]")
+_HAN = regex.compile(r"\p{Han}")
 _LATIN = regex.compile(r"\p{Latin}")
 _SYMBOL = regex.compile(r"[\p{Common}\p{Inherited}]")
 _KAOMOJI = regex.compile(r"[\p{Greek}\p{Cyrillic}]")
@@ -110,7 +117,9 @@ def check_vocab(vocab: str) -> str:
 
 
 def trim_vocabulary(tokenizer_json: str, vocab: str = "ja", *, keep_texts: Iterable[str] = (),
-                    latin_tokens: int = LATIN_TOKENS, source: str = "tokenizer.json") -> TrimmedVocab:
+                    latin_words: int = LATIN_WORDS, latin_pieces: int = LATIN_PIECES,
+                    symbol_tokens: int = SYMBOL_TOKENS,
+                    source: str = "tokenizer.json") -> TrimmedVocab:
     """The tokens `vocab` keeps (see the module doc), with every token the full tokenizer uses for
     `keep_texts`, and the tokenizer.json rebuilt for them. `source` names the file in errors."""
     check_vocab(vocab)
@@ -123,16 +132,18 @@ def trim_vocabulary(tokenizer_json: str, vocab: str = "ja", *, keep_texts: Itera
     ids = {t: i for i, t in enumerate(tokens)}
     special = {a["id"] for a in data.get("added_tokens", []) if a.get("special")}
     category = {i: _category(t, i in special) for i, t in enumerate(tokens)}
-    multi_latin = [i for i, c in category.items() if c == "latin-multi"]
-    frequent = {tokens[i] for i in multi_latin[:latin_tokens]}
+    limits = {"words": latin_words, "latin": latin_pieces, "symbols": symbol_tokens}
+    frequent = set()
+    for name, limit in limits.items():
+        frequent.update(tokens[i] for i in [i for i, c in category.items() if c == f"{name}*"][:limit])
     keep: dict[int, str] = {}
     for i, c in category.items():
-        if c == "latin-multi":
+        if c is None:
+            continue
+        if c.endswith("*"):  # kept by frequency: among the first, or its twin after a space is
             if tokens[i] in frequent or _SPACE + tokens[i] in frequent:
-                keep[i] = "latin"
-        elif c == "latin-single":
-            keep[i] = "latin"
-        elif c is not None:
+                keep[i] = "latin" if c == "words*" else c[:-1]
+        else:
             keep[i] = c
     unk = model.get("unk_token")
     if unk is not None and unk in ids:
@@ -186,8 +197,8 @@ def bpe_derivation(text: str, vocab: Mapping[str, int], ranks: Mapping[tuple[str
 
 
 def _category(token: str, special: bool) -> str | None:
-    """What a token is, for `ja`: a kept category, "latin-multi"/"latin-single" (kept by frequency /
-    always) or None (dropped)."""
+    """What a token is, for `ja`: a kept category (CATEGORIES), one followed by "*" (several letters
+    or symbols: kept by frequency) or None (dropped)."""
     if special:
         return None if _UNUSED.fullmatch(token) else "special"
     if _BYTE.fullmatch(token):
@@ -198,6 +209,8 @@ def _category(token: str, special: bool) -> str | None:
     japanese = latin = False
     for ch in text:
         if _JAPANESE.match(ch):
+            if _HAN.match(ch) and not _in_jis(ch):
+                return None  # a kanji Japanese is not written with (simplified Chinese...): byte fallback
             japanese = True
         elif _LATIN.match(ch):
             latin = True
@@ -207,9 +220,25 @@ def _category(token: str, special: bool) -> str | None:
             return "kaomoji"
         else:
             return None  # another script
+    if japanese:
+        return "japanese"
+    if not latin and not text.isascii():
+        return "symbols"  # emoji sequences, kaomoji pieces (`(´`, `ω・`), quotes and dashes: always kept
+    if len(text) == 1:
+        return "latin" if latin else "symbols"
     if latin:
-        return "latin-single" if len(text) == 1 else "latin-multi"
-    return "japanese" if japanese else "symbols"
+        return "words*" if token.startswith(_SPACE) else "latin*"
+    return "symbols*"
+
+
+def _in_jis(ch: str) -> bool:
+    """Whether Japanese text uses the character: Shift_JIS-2004 (JIS X 0213: the kanji of JIS X 0208
+    and the rarer ones of names and places) can write it; simplified Chinese cannot be."""
+    try:
+        ch.encode("shift_jis_2004")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --- tokenizer.json -------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def small() -> tuple[str, Tokenizer]:
 def small_trimmed(small):
     """Trimmed hard (few Latin tokens), with one English sentence kept as a character's text."""
     source, full = small
-    trimmed = trim_vocabulary(source, "ja", latin_tokens=5, keep_texts=["Hello from the US! "])
+    trimmed = trim_vocabulary(source, "ja", latin_words=2, latin_pieces=2, keep_texts=["Hello from the US! "])
     return trimmed, Tokenizer.from_str(trimmed.tokenizer_json)
 
 
@@ -117,11 +117,11 @@ def test_a_kept_text_needs_the_tokens_bpe_passes_through(small) -> None:
     would drop (5 Latin tokens only): they are kept as its derivation, so it encodes the same."""
     source, full = small
     text = "Hello from the US! "
-    trimmed = trim_vocabulary(source, "ja", latin_tokens=5, keep_texts=[text])
+    trimmed = trim_vocabulary(source, "ja", latin_words=2, latin_pieces=2, keep_texts=[text])
     assert trimmed.counts["derived"] > 0
     tok = Tokenizer.from_str(trimmed.tokenizer_json)
     assert [trimmed.keep[i] for i in encode(tok, text)] == encode(full, text) and len(encode(full, text)) == 1
-    without = trim_vocabulary(source, "ja", latin_tokens=5)
+    without = trim_vocabulary(source, "ja", latin_words=2, latin_pieces=2)
     assert len(encode(Tokenizer.from_str(without.tokenizer_json), text)) > 1
 
 
@@ -383,3 +383,87 @@ def test_vocab_choices_are_the_modules() -> None:
         assert parser.parse_args([*command, "--vocab", "ja"]).vocab == "ja"
         assert parser.parse_args(command).vocab == "full"
     assert set(VOCABS) == {"full", "ja"}
+
+
+@pytest.mark.slow
+def test_tuned_model_trims_after_the_merge_once_per_adapter_and_vocabulary(byte_fallback_models,
+                                                                         tmp_path: Path) -> None:
+    import numpy as np
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import Gemma3ForCausalLM
+
+    from tests.training.conftest import write_character
+    from training.export import character_texts, ensure_tuned_model, tuned_model_status
+
+    hf, _, _ = byte_fallback_models["gemma3"]
+    character = write_character(tmp_path / "tiny")
+    torch.manual_seed(0)
+    lora = get_peft_model(Gemma3ForCausalLM.from_pretrained(hf), LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, weight in lora.named_parameters():
+            if "lora_B" in name:
+                weight.normal_(0, 0.5)  # a LoRA that changes the model
+    lora.save_pretrained(character / "adapter")
+    (character / "adapter" / "aituber_adapter.json").write_text(json.dumps({"base": str(hf)}), encoding="utf-8")
+    cache = tmp_path / "cache"
+    # On a base of the user's own, the default is the full vocabulary; `ja` is a folder of its own.
+    full_dir, ready = tuned_model_status(character, cache)
+    assert full_dir.name == "tiny-hf-int8" and not ready
+    lines: list[str] = []
+    out = ensure_tuned_model(character, cache, progress=lines.append, vocab="ja")
+    assert out == full_dir.with_name("tiny-hf-int8-ja") and tuned_model_status(character, cache, "ja") == (out, True)
+    assert tuned_model_status(character, cache) == (full_dir, False)
+    info = json.loads((out / "aituber_model.json").read_text(encoding="utf-8"))
+    assert info["vocab"] == "ja" and info["adapter_sha256"]
+    lines.clear()
+    assert ensure_tuned_model(character, cache, progress=lines.append, vocab="ja") == out
+    assert lines == [f"tuned model already prepared: {out}"]
+    # Every text of the character encodes as with the full vocabulary.
+    full_tok, tok = Tokenizer.from_file(str(hf / "tokenizer.json")), Tokenizer.from_file(str(out / "tokenizer.json"))
+    for text in character_texts(character):
+        assert tok.encode(text).tokens == full_tok.encode(text).tokens, text
+    # The merged model, trimmed, is the merged model at the kept tokens.
+    ensure_tuned_model(character, cache, progress=lambda line: None)
+    full_vocab = json.loads((full_dir / "vocabulary.json").read_text(encoding="utf-8"))
+    keep = [full_vocab.index(t) for t in json.loads((out / "vocabulary.json").read_text(encoding="utf-8"))]
+    text = "あなたはミカです。元気に話します。\n\n### instruction:\nこんにちは\n\n### output:\n"
+    merged_full, merged_ja = logits(full_dir, text), logits(out, text)
+    np.testing.assert_allclose(merged_ja, merged_full[:, keep], rtol=1e-3, atol=1e-3)
+    base_full = logits(byte_fallback_models["gemma3"][1], text)
+    assert not np.allclose(base_full, merged_full, atol=1e-3)  # the adapter is in it
+
+
+@pytest.mark.slow
+def test_vocab_bench_compares_the_same_comments_on_both_models(byte_fallback_models, tmp_path: Path) -> None:
+    from aituber.bench.vocab import report, run_vocab_bench, targets
+    from tests.training.conftest import write_character
+
+    _, full, ja = byte_fallback_models["gemma3"]
+    character = write_character(tmp_path / "tiny")
+    result = run_vocab_bench(character, full, ja, threads=1)
+    assert result["comments"] == 3 and len(result["replies"]) == 3
+    assert [d["comment"] for d in result["replies"]] == ["こんにちは！", "元気？", "歌って"]
+    assert result["identical"] == sum(d["same"] for d in result["replies"])
+    assert result["full"]["vocab_size"] == 773 and result["trimmed"]["vocab_size"] < 773
+    assert result["trimmed"]["folder_mib"] < result["full"]["folder_mib"]
+    for side in ("full", "trimmed"):
+        assert result[side]["full_p50_ms"] >= result[side]["first_p50_ms"] > 0
+        assert result[side]["rss"]["peak_mib"] >= result[side]["rss"]["growth_mib"] > 0
+    assert result["round_trip"]["exact"] == result["round_trip"]["texts"] > 2000
+    assert result["targets"] == targets(result) and len(result["targets"]) == 6
+    text = report(result)
+    assert "| per token after the first p50 (ms) |" in text and "load average" in text
+    different = [d for d in result["replies"] if not d["same"]]
+    assert ("replies that differ" in text) == bool(different)
+    for d in different:
+        assert d["full"].replace("|", "\\|").replace("\n", "⏎") in text
+
+
+def test_the_sample_characters_tuned_model_uses_the_trimmed_vocabulary(sample_character: Path, tmp_path: Path) -> None:
+    from training.export import TUNED_VOCAB, tuned_model_status, tuned_vocab
+
+    assert TUNED_VOCAB == "ja" and tuned_vocab("default") == "ja" and tuned_vocab(str(tmp_path)) == "full"
+    out, ready = tuned_model_status(sample_character, tmp_path)
+    assert out == tmp_path / "models" / "mika-gemma-3-270m-int8-ja" and not ready
+    assert tuned_model_status(sample_character, tmp_path, "full")[0] == tmp_path / "models" / "mika-gemma-3-270m-int8"
