@@ -64,9 +64,10 @@ def _add_vocab_arg(p: argparse.ArgumentParser) -> None:
     from aituber.engine.vocab import DEFAULT_VOCAB, VOCABS
 
     p.add_argument("--vocab", default=DEFAULT_VOCAB, choices=list(VOCABS),
-                   help=f"full (default: {DEFAULT_VOCAB}): the model's whole vocabulary; ja: trimmed after the merge to kana/kanji, "
-                        "symbols, emoji and frequent Latin (other text is spelled in bytes): about half the model "
-                        "size and time per token on a CPU (needs a byte-fallback BPE tokenizer: Gemma, Llama)")
+                   help=f"vocabulary (default: {DEFAULT_VOCAB}): full, the model's whole one; ja, trimmed after the "
+                        "merge to kana/kanji, symbols, emoji and frequent Latin (other text is spelled in bytes): "
+                        "about half the model size and time per token on a CPU (needs a byte-fallback BPE "
+                        "tokenizer: Gemma, Llama)")
 
 
 def build_parser() -> argparse.ArgumentParser:

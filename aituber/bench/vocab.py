@@ -14,14 +14,14 @@ encodes and decodes the comments and a set of random Unicode strings with the tr
 By default the models are the sample character's trained model with each vocabulary, built on first
 use (`python -m training.export ensure characters/mika --vocab full|ja`, which needs torch).
 
-    aituber bench vocab [--full DIR] [--trimmed DIR] [--character DIR] [--limit N] [--threads N]
+    aituber bench vocab [--full DIR] [--trimmed DIR] [--character DIR] [--limit N] [--no-memory]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
+import json
 import multiprocessing
 import random
 import subprocess
@@ -32,9 +32,9 @@ from typing import Any
 
 from aituber import paths
 from aituber.bench.common import bench_main, build_engine, load_average
-from aituber.config import load_character, prompt_builder
+from aituber.config import Character, generation_options, load_character, prompt_builder
 from aituber.core.stats import percentile
-from aituber.engine.base import GenerationOptions, complete
+from aituber.engine.base import complete
 from aituber.engine.modeldir import check_model_dir, read_model_info
 from aituber.errors import ModelError
 
@@ -47,36 +47,17 @@ ROUND_TRIP_RANDOM = 2000
 _MIB = 1024 * 1024
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Answer:
-    comment: str
-    text: str
-    first_s: float | None
-    total_s: float
-    tokens: int
-
-    @property
-    def per_token_s(self) -> float | None:
-        if self.first_s is None or self.tokens < 2:
-            return None
-        return (self.total_s - self.first_s) / (self.tokens - 1)
-
-
-def eval_comments(character_dir: Path) -> list[tuple[str, str | None]]:
-    """(comment, viewer name) for each line of the character's held-out comments."""
+def eval_comments(character_dir: Path) -> list[tuple[str, str, str | None]]:
+    """(where, comment, viewer name) for each line of the character's held-out comments."""
     from training.dataset import load_comments
     from training.evaluate import EVAL_FILE, _viewer
 
-    return [(ex.instruction, _viewer(ex.input)) for _, ex in load_comments(character_dir / EVAL_FILE)]
+    return [(where, ex.instruction, _viewer(ex.input)) for where, ex in load_comments(character_dir / EVAL_FILE)]
 
 
-def greedy_options(character_dir: Path) -> GenerationOptions:
-    """The bot's generation options (its stop strings and limits), greedy."""
-    from training.evaluate import eval_generation_options
-    from training.settings import load_training_character
-
-    character, _ = load_training_character(character_dir)
-    return dataclasses.replace(eval_generation_options(character, "bot"), temperature=0.0, seed=None)
+def greedy(character: Character) -> Character:
+    """The character with temperature 0: its other generation options (limits, stops) as they are."""
+    return character.model_copy(update={"generation": character.generation.model_copy(update={"temperature": 0.0})})
 
 
 def ensure_models(character_dir: Path, full: Path | None, trimmed: Path | None) -> tuple[Path, Path]:
@@ -99,38 +80,12 @@ def ensure_models(character_dir: Path, full: Path | None, trimmed: Path | None) 
     return chosen[0], chosen[1]
 
 
-async def _ask_all(character_dir: Path, model_dirs: tuple[Path, Path], comments: list[tuple[str, str | None]],
-                   threads: int) -> list[list[Answer]]:
-    folder = load_character(character_dir)
-    options = greedy_options(character_dir)
-    engines = []
-    try:
-        for model_dir in model_dirs:
-            engine = await asyncio.to_thread(build_engine, model_dir, folder.character, threads=threads)
-            engines.append(engine)
-            await engine.start()
-        builders = [prompt_builder(folder.character, e.info) for e in engines]
-        answers: list[list[Answer]] = [[] for _ in engines]
-        for i, (comment, viewer) in enumerate(comments):
-            order = [0, 1] if i % 2 == 0 else [1, 0]
-            for k in order:
-                prompt = builders[k].build(comment, viewer, form=engines[k].info.prompt_form)
-                done = await complete(engines[k], prompt, options)
-                answers[k].append(Answer(comment, done.text, done.first_text_s, done.total_s, done.tokens))
-            print(f"\r{i + 1}/{len(comments)} comments", end="\n" if i + 1 == len(comments) else "",
-                  file=sys.stderr, flush=True)
-        return answers
-    finally:
-        for engine in engines:
-            await engine.close()
-
-
 def _resident_job(job: dict) -> dict:
     """In a fresh process: the peak resident memory of loading the engine and answering one comment,
     above what the process held before (Python and aituber's own imports)."""
     base = _peak_rss_kib()
     folder = load_character(Path(job["character_dir"]))
-    engine = build_engine(Path(job["model_dir"]), folder.character, threads=job["threads"])
+    engine = build_engine(Path(job["model_dir"]), folder.character)
     try:
         asyncio.run(_one_reply(engine, folder.character, job["comment"]))
     finally:
@@ -148,16 +103,14 @@ def _peak_rss_kib() -> int:
     raise ModelError("no VmHWM in /proc/self/status: cannot measure resident memory here")
 
 
-async def _one_reply(engine: Any, character: Any, comment: str) -> None:
-    from aituber.config import generation_options
-
+async def _one_reply(engine: Any, character: Character, comment: str) -> None:
     await engine.start()
     prompt = prompt_builder(character, engine.info).build(comment, None, form=engine.info.prompt_form)
     await complete(engine, prompt, generation_options(character))
 
 
-def resident_memory(model_dir: Path, character_dir: Path, comment: str, threads: int) -> dict:
-    job = {"model_dir": str(model_dir), "character_dir": str(character_dir), "comment": comment, "threads": threads}
+def resident_memory(model_dir: Path, character_dir: Path, comment: str) -> dict:
+    job = {"model_dir": str(model_dir), "character_dir": str(character_dir), "comment": comment}
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(_resident_job, job).result()
 
@@ -193,49 +146,45 @@ def round_trip(model_dir: Path, texts: list[str]) -> dict:
     return {"texts": len(texts), "exact": len(texts) - len(failed), "failed": failed[:5]}
 
 
-def _stats(answers: list[Answer]) -> dict:
-    firsts = [a.first_s for a in answers if a.first_s is not None]
-    totals = [a.total_s for a in answers]
-    per_token = [a.per_token_s for a in answers if a.per_token_s is not None]
-    return {"per_token_p50_ms": _ms(percentile(per_token, 50)), "first_p50_ms": _ms(percentile(firsts, 50)),
-            "first_p95_ms": _ms(percentile(firsts, 95)), "full_p50_ms": _ms(percentile(totals, 50)),
-            "full_p95_ms": _ms(percentile(totals, 95)),
-            "tokens_p50": percentile([a.tokens for a in answers], 50)}
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1000
+#: Figures taken from the evaluation's metrics (training.evaluate.ModelReport.metrics), per model.
+FIGURES = ("per_token_p50_ms", "first_token_p50_ms", "first_token_p95_ms", "full_reply_p50_ms", "full_reply_p95_ms",
+           "chars_p50")
 
 
 def run_vocab_bench(character_dir: Path | None = None, full: Path | None = None, trimmed: Path | None = None,
-                    limit: int | None = None, threads: int = 0, memory: bool = True) -> dict:
+                    limit: int | None = None, memory: bool = True) -> dict:
+    from training.evaluate import run_models
+    from training.settings import load_training_character
+
     character_dir = Path(character_dir or paths.sample_character_dir())
     full_dir, trimmed_dir = ensure_models(character_dir, full, trimmed)
+    character = greedy(load_training_character(character_dir)[0])
     comments = eval_comments(character_dir)[:limit]
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{done}/{total} comments", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
     load_before = load_average()
-    full_answers, trimmed_answers = asyncio.run(_ask_all(character_dir, (full_dir, trimmed_dir), comments, threads))
+    reports = run_models(character, (full_dir, trimmed_dir), comments, stops="bot", progress=progress)
     load_after = load_average()
-    pairs = list(zip(full_answers, trimmed_answers))
-    identical = sum(1 for f, t in pairs if f.text == t.text)
+    pairs = list(zip(reports[0].replies, reports[1].replies))
     # Per-comment ratios of the decoding speed (both models answered the same comment at nearly the same time).
-    ratios = [t.per_token_s / f.per_token_s for f, t in pairs
-              if f.per_token_s and t.per_token_s]
+    ratios = [t.decode_per_token_s / f.decode_per_token_s for f, t in pairs
+              if f.decode_per_token_s and t.decode_per_token_s]
     result: dict[str, Any] = {
-        "character": str(character_dir), "comments": len(comments), "threads": threads or "the bot's default",
-        "load_before": load_before, "load_after": load_after,
-        "full": {"model": str(full_dir), "vocab_size": _vocab_size(full_dir), "folder_mib": folder_mib(full_dir),
-                 **_stats(full_answers)},
-        "trimmed": {"model": str(trimmed_dir), "vocab_size": _vocab_size(trimmed_dir),
-                    "folder_mib": folder_mib(trimmed_dir), **_stats(trimmed_answers)},
-        "per_token_ratio_p50": percentile(ratios, 50),
-        "identical": identical,
+        "character": str(character_dir), "comments": len(comments), "load_before": load_before,
+        "load_after": load_after, "per_token_ratio_p50": percentile(ratios, 50),
+        "identical": sum(1 for f, t in pairs if f.text == t.text),
         "replies": [{"comment": f.comment, "full": f.text, "trimmed": t.text, "same": f.text == t.text}
                     for f, t in pairs],
-        "round_trip": round_trip(trimmed_dir, [c for c, _ in comments] + random_texts(ROUND_TRIP_RANDOM)),
+        "round_trip": round_trip(trimmed_dir, [c for _, c, _ in comments] + random_texts(ROUND_TRIP_RANDOM)),
     }
-    if memory and comments:
-        for side, model_dir in (("full", full_dir), ("trimmed", trimmed_dir)):
-            result[side]["rss"] = resident_memory(model_dir, character_dir, comments[0][0], threads)
+    for side, model_dir, model_report in (("full", full_dir, reports[0]), ("trimmed", trimmed_dir, reports[1])):
+        metrics = model_report.metrics(character)
+        result[side] = {"model": str(model_dir), "vocab_size": _vocab_size(model_dir),
+                        "folder_mib": folder_mib(model_dir), **{k: metrics[k] for k in FIGURES}}
+        if memory and comments:
+            result[side]["rss"] = resident_memory(model_dir, character_dir, comments[0][1])
     result["targets"] = targets(result)
     return result
 
@@ -245,8 +194,6 @@ def _vocab_size(model_dir: Path) -> int | None:
     if "vocab_size" in info:
         return int(info["vocab_size"])
     try:
-        import json
-
         return len(json.loads((model_dir / "vocabulary.json").read_text(encoding="utf-8")))
     except (OSError, ValueError):
         return None
@@ -268,7 +215,7 @@ def targets(r: dict) -> dict[str, tuple[bool, str]]:
         out[f"RSS <= {SIZE_RATIO}x"] = (rss <= SIZE_RATIO, f"{rss:.2f}x")
     rt = r["round_trip"]
     out["every string round-trips"] = (rt["exact"] == rt["texts"], f"{rt['exact']}/{rt['texts']}")
-    p50 = t["full_p50_ms"]
+    p50 = t["full_reply_p50_ms"]
     out[f"full reply p50 <= {FULL_REPLY_P50_S} s (absolute: quiet machine only)"] = (
         p50 is not None and p50 <= FULL_REPLY_P50_S * 1000, "-" if p50 is None else f"{p50:.0f} ms")
     return out
@@ -283,14 +230,16 @@ def _fmt(value: Any, unit: str = "") -> str:
 
 
 def report(r: dict) -> str:
+    from training.evaluate import _cell
+
     f, t = r["full"], r["trimmed"]
     rows = [("vocabulary (tokens)", "vocab_size", ""), ("model folder (MiB)", "folder_mib", ""),
             ("per token after the first p50 (ms)", "per_token_p50_ms", ""),
-            ("first text p50 (ms)", "first_p50_ms", ""), ("first text p95 (ms)", "first_p95_ms", ""),
-            ("full reply p50 (ms)", "full_p50_ms", ""), ("full reply p95 (ms)", "full_p95_ms", ""),
-            ("tokens per reply p50", "tokens_p50", "")]
-    lines = [f"{r['comments']} held-out comments of {r['character']}, greedy, the bot's prompts and stops; "
-             f"threads: {r['threads']}",
+            ("first text p50 (ms)", "first_token_p50_ms", ""), ("first text p95 (ms)", "first_token_p95_ms", ""),
+            ("full reply p50 (ms)", "full_reply_p50_ms", ""), ("full reply p95 (ms)", "full_reply_p95_ms", ""),
+            ("reply length p50 (chars)", "chars_p50", "")]
+    lines = [f"{r['comments']} held-out comments of {r['character']}, greedy, the bot's prompts and stops, "
+             "the two models taking turns",
              f"load average {r['load_before']['load_average_1m']} before, {r['load_after']['load_average_1m']} "
              f"after, on {r['load_before']['cpus']} CPUs", "",
              f"| | full | trimmed | trimmed / full |", "| --- | ---: | ---: | ---: |"]
@@ -319,10 +268,6 @@ def report(r: dict) -> str:
     return "\n".join(lines)
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", "⏎") or "(empty)"
-
-
 def ok(r: dict) -> bool:
     """Every target but the absolute time (which only a quiet machine can show)."""
     return all(met for name, (met, _) in r["targets"].items() if "absolute" not in name)
@@ -338,8 +283,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="the trimmed model (default: the character's trained model with --vocab ja, built if "
                              "missing)")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N held-out comments")
-    parser.add_argument("--threads", type=int, default=0, metavar="N",
-                        help="CPU threads for generation (default: the bot's: all cores but one, up to 8)")
     parser.add_argument("--no-memory", action="store_true", help="skip the resident-memory runs (two processes)")
-    return bench_main(parser, lambda a: run_vocab_bench(a.character, a.full, a.trimmed, a.limit, a.threads,
-                                                        not a.no_memory), report, argv, ok=ok)
+    return bench_main(parser, lambda a: run_vocab_bench(a.character, a.full, a.trimmed, a.limit, not a.no_memory),
+                      report, argv, ok=ok)

@@ -242,7 +242,7 @@ class ConvertedTokenizer:
             if (self.source_dir / "generation_config.json").is_file():
                 shutil.copy2(self.source_dir / "generation_config.json", out / "generation_config.json")
         if self.trimmed is not None:
-            self._write_trimmed(out)
+            _write_trimmed(self.trimmed, out)
         config_path = out / "config.json"
         config = json.loads(config_path.read_text(encoding="utf-8"))
         # CTranslate2 wants a string here; "" tells the bot not to put anything in front.
@@ -252,22 +252,21 @@ class ConvertedTokenizer:
         config_path.write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-    def _write_trimmed(self, out: Path) -> None:
-        """The trimmed tokenizer.json exactly as built (not as transformers re-serialises it), and the
-        token ids in the config files renumbered."""
-        assert self.trimmed is not None
-        (out / "tokenizer.json").write_text(self.trimmed.tokenizer_json, encoding="utf-8")
-        new_id = self.trimmed.new_ids()
-        generation = _read_json(out / "generation_config.json")
-        if generation:
-            for key in ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id"):
-                if key in generation:
-                    generation[key] = remap_token_ids(generation[key], new_id)
-            (out / "generation_config.json").write_text(json.dumps(generation, indent=2), encoding="utf-8")
-        config = _read_json(out / "tokenizer_config.json")
-        if config:
-            (out / "tokenizer_config.json").write_text(
-                json.dumps(remap_added_tokens_decoder(config, new_id), ensure_ascii=False, indent=2), encoding="utf-8")
+def _write_trimmed(trimmed: TrimmedVocab, out: Path) -> None:
+    """The trimmed tokenizer.json exactly as built (not as transformers re-serialises it), and the
+    token ids in the config files beside it renumbered."""
+    (out / "tokenizer.json").write_text(trimmed.tokenizer_json, encoding="utf-8")
+    new_id = trimmed.new_ids()
+    generation = _read_json(out / "generation_config.json")
+    if generation:
+        for key in ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id"):
+            if key in generation:
+                generation[key] = remap_token_ids(generation[key], new_id)
+        (out / "generation_config.json").write_text(json.dumps(generation, indent=2), encoding="utf-8")
+    config = _read_json(out / "tokenizer_config.json")
+    if config:
+        (out / "tokenizer_config.json").write_text(
+            json.dumps(remap_added_tokens_decoder(config, new_id), ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 def trim_tokenizer(tokenizer: ConvertedTokenizer, vocab: str, keep_texts: Sequence[str] = ()) -> ConvertedTokenizer:

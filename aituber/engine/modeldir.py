@@ -48,7 +48,7 @@ def model_vocab(info: dict[str, Any]) -> str:
 
 
 def describe_vocab(model_dir: Path) -> str:
-    """'vocab full' or 'vocab ja (45,777 of 262,144 tokens)', for the run summary."""
+    """'vocab full' or 'vocab ja (43,659 of 262,144 tokens)', for the run summary."""
     info = read_model_info(model_dir)
     vocab = model_vocab(info)
     size, source = info.get("vocab_size"), info.get("source_vocab_size")

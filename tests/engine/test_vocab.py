@@ -441,14 +441,14 @@ def test_vocab_bench_compares_the_same_comments_on_both_models(byte_fallback_mod
 
     _, full, ja = byte_fallback_models["gemma3"]
     character = write_character(tmp_path / "tiny")
-    result = run_vocab_bench(character, full, ja, threads=1)
+    result = run_vocab_bench(character, full, ja)
     assert result["comments"] == 3 and len(result["replies"]) == 3
     assert [d["comment"] for d in result["replies"]] == ["こんにちは！", "元気？", "歌って"]
     assert result["identical"] == sum(d["same"] for d in result["replies"])
     assert result["full"]["vocab_size"] == 773 and result["trimmed"]["vocab_size"] < 773
     assert result["trimmed"]["folder_mib"] < result["full"]["folder_mib"]
     for side in ("full", "trimmed"):
-        assert result[side]["full_p50_ms"] >= result[side]["first_p50_ms"] > 0
+        assert result[side]["full_reply_p50_ms"] >= result[side]["first_token_p50_ms"] > 0
         assert result[side]["rss"]["peak_mib"] >= result[side]["rss"]["growth_mib"] > 0
     assert result["round_trip"]["exact"] == result["round_trip"]["texts"] > 2000
     assert result["targets"] == targets(result) and len(result["targets"]) == 6
@@ -467,3 +467,28 @@ def test_the_sample_characters_tuned_model_uses_the_trimmed_vocabulary(sample_ch
     out, ready = tuned_model_status(sample_character, tmp_path)
     assert out == tmp_path / "models" / "mika-gemma-3-270m-int8-ja" and not ready
     assert tuned_model_status(sample_character, tmp_path, "full")[0] == tmp_path / "models" / "mika-gemma-3-270m-int8"
+
+
+def test_prepare_keeps_a_model_of_the_asked_vocabulary_and_redoes_another(tmp_path: Path, monkeypatch) -> None:
+    from aituber.engine import prepare
+
+    out = tmp_path / "models" / "gemma-3-270m-int8"
+    out.mkdir(parents=True)
+    (out / "model.bin").write_bytes(b"")
+    (out / "aituber_model.json").write_text(json.dumps({"vocab": "ja", "vocab_size": 43_659,
+                                                        "source_vocab_size": 262_144}), encoding="utf-8")
+    converted: list[str] = []
+    monkeypatch.setattr(prepare, "_require_training_extra", lambda: None)
+    monkeypatch.setattr(prepare, "export_default_hf", lambda *a, **kw: tmp_path / "hf")
+    monkeypatch.setattr(prepare, "convert_hf_dir", lambda *a, vocab, **kw: converted.append(vocab))
+    lines: list[str] = []
+    assert prepare.prepare_default(out, progress=lines.append, vocab="ja") == out
+    assert lines == [f"model already prepared: {out}"] and converted == []
+    lines.clear()
+    prepare.prepare_default(out, progress=lines.append, vocab="full")
+    assert converted == ["full"] and f"{out} holds the model with vocabulary ja; preparing it with full" in lines
+
+    from aituber.engine.modeldir import describe_vocab
+
+    assert describe_vocab(out) == "vocab ja (43,659 of 262,144 tokens)"
+    assert describe_vocab(tmp_path) == "vocab full"
