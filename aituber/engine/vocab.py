@@ -133,9 +133,10 @@ def trim_vocabulary(tokenizer_json: str, vocab: str = "ja", *, keep_texts: Itera
     special = {a["id"] for a in data.get("added_tokens", []) if a.get("special")}
     category = {i: _category(t, i in special) for i, t in enumerate(tokens)}
     limits = {"words": latin_words, "latin": latin_pieces, "symbols": symbol_tokens}
-    frequent = set()
+    frequent: set[str] = set()
     for name, limit in limits.items():
-        frequent.update(tokens[i] for i in [i for i, c in category.items() if c == f"{name}*"][:limit])
+        ranked = [i for i, c in category.items() if c == f"{name}*"]  # ids in vocabulary order: frequent first
+        frequent.update(tokens[i] for i in ranked[:limit])
     keep: dict[int, str] = {}
     for i, c in category.items():
         if c is None:
