@@ -3,8 +3,8 @@ Japanese character's text exactly as the full one, and the converted model's log
 model's at the kept tokens.
 
 Two tokenizers: a Gemma 3-shaped byte-fallback BPE built here (tests.tiny_byte_fallback), and the real
-Gemma 3 tokenizer (from the prepared model when there is one, else from the GGUF package the `prepare`
-extra installs: no download)."""
+Gemma 3 tokenizer (from the prepared transformers checkpoint when there is one, else from the GGUF
+package the `prepare` extra installs: no download)."""
 
 from __future__ import annotations
 
