@@ -14,4 +14,5 @@ BENCHES: dict[str, str] = {
     "voice": "aituber.bench.voice",
     "remote": "aituber.bench.remote",
     "soak": "aituber.bench.soak",
+    "vocab": "aituber.bench.vocab",
 }

@@ -13,6 +13,10 @@ CTranslate2 model and a `tokenizer.json` the bot reads with the `tokenizers` lib
 `config.json` names the BOS token only when the source tokenizer puts one in front of a prompt (the
 bot adds it then), so rinna and Qwen2 prompts get none, Llama and Gemma prompts get theirs.
 
+`vocab="ja"` trims the vocabulary after the merge (aituber.engine.vocab): the embedding and output
+rows of the dropped tokens are cut from the loaded model and the tokenizer.json is rebuilt to match,
+before CTranslate2 converts it. The choice is recorded in aituber_model.json (`vocab`, `vocab_size`).
+
 This module imports torch and transformers' modelling code; the bot never imports it.
 """
 
@@ -22,12 +26,14 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aituber.engine.modeldir import MODEL_INFO_FILE
+from aituber.engine.vocab import (DEFAULT_VOCAB, TrimmedVocab, check_vocab, remap_added_tokens_decoder, remap_token_ids,
+                                   trim_vocabulary)
 from aituber.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -115,14 +121,18 @@ def inspect_source(src: str | Path) -> SourceModel:
 
 
 def convert_model(src: str | Path, out: str | Path, quantization: str = "int8", adapter: str | Path | None = None,
-                  progress: Progress = print, *, info: dict | None = None) -> Path:
-    """Convert the checkpoint in `src` (with the LoRA `adapter` merged in) to CTranslate2 in `out`.
+                  progress: Progress = print, *, info: dict | None = None, vocab: str = DEFAULT_VOCAB,
+                  keep_texts: Sequence[str] = ()) -> Path:
+    """Convert the checkpoint in `src` (with the LoRA `adapter` merged in) to CTranslate2 in `out`,
+    its vocabulary trimmed to `vocab` (aituber.engine.vocab.VOCABS) after the merge, keeping every
+    token of `keep_texts` (a character's persona and dialogue: its prompts encode as before).
 
     `out` is written atomically (a `.partial` folder renamed at the end) and replaced if it holds a
     converted model already; any other non-empty folder is refused. `info` is added to
     aituber_model.json."""
     if quantization not in QUANTIZATIONS:
         raise ModelError(f"unknown quantization {quantization!r} (choose from {', '.join(QUANTIZATIONS)})")
+    check_vocab(vocab)
     out = Path(out).expanduser().absolute()
     adapter_path = Path(adapter).expanduser() if adapter is not None else None
     steps = 5
@@ -143,8 +153,13 @@ def convert_model(src: str | Path, out: str | Path, quantization: str = "int8", 
         progress(f"      note: CTranslate2 attends a prompt longer than the {window}-token sliding window in "
                  "chunks, not exactly as transformers does; replies to shorter prompts are the same")
     tokenizer = load_tokenizer(source.path)
+    if vocab != "full":
+        tokenizer = trim_tokenizer(tokenizer, vocab, keep_texts)
     step(2, f"tokenizer: {tokenizer.origin}")
     model = load_hf_model(source, adapter_path, lambda what: step(3, what))
+    if tokenizer.trimmed is not None:
+        step(3, f"cutting the embedding and output rows to the {tokenizer.trimmed.size:,} kept tokens")
+        trim_model_rows(model, tokenizer.trimmed)
     step(4, f"converting to CTranslate2 {quantization}")
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -156,7 +171,8 @@ def convert_model(src: str | Path, out: str | Path, quantization: str = "int8", 
         meta = {"architecture": source.architecture, "source_dir": str(source.path.absolute()),
                 "exact_prompt_tokens": source.sliding_window,
                 "adapter": str(adapter_path.absolute()) if adapter_path else None, "quantization": quantization,
-                "tokenizer": tokenizer.origin, "converted_at": time.time(), **(info or {})}
+                "tokenizer": tokenizer.origin, "converted_at": time.time(),
+                **(tokenizer.trimmed.info() if tokenizer.trimmed else {"vocab": "full"}), **(info or {})}
         (partial / MODEL_INFO_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -210,7 +226,10 @@ class ConvertedTokenizer:
     origin: str
     source_dir: Path
     built: Any = None
-    """The tokenizers.Tokenizer converted from SentencePiece; None when the source had a tokenizer.json."""
+    """The tokenizers.Tokenizer converted from SentencePiece or trimmed; None when the source's
+    tokenizer.json is used as it is."""
+    trimmed: TrimmedVocab | None = None
+    """The trimmed vocabulary (ids renumbered), when one was asked for."""
 
     def write(self, out: Path) -> None:
         """tokenizer.json and friends into `out`, and the BOS decision into its config.json."""
@@ -222,6 +241,8 @@ class ConvertedTokenizer:
             self.hf.save_pretrained(str(out))
             if (self.source_dir / "generation_config.json").is_file():
                 shutil.copy2(self.source_dir / "generation_config.json", out / "generation_config.json")
+        if self.trimmed is not None:
+            _write_trimmed(self.trimmed, out)
         config_path = out / "config.json"
         config = json.loads(config_path.read_text(encoding="utf-8"))
         # CTranslate2 wants a string here; "" tells the bot not to put anything in front.
@@ -229,6 +250,47 @@ class ConvertedTokenizer:
         if not config.get("eos_token") and self.hf.eos_token:
             config["eos_token"] = self.hf.eos_token
         config_path.write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def _write_trimmed(trimmed: TrimmedVocab, out: Path) -> None:
+    """The trimmed tokenizer.json exactly as built (not as transformers re-serialises it), and the
+    token ids in the config files beside it renumbered."""
+    (out / "tokenizer.json").write_text(trimmed.tokenizer_json, encoding="utf-8")
+    new_id = trimmed.new_ids()
+    generation = _read_json(out / "generation_config.json")
+    if generation:
+        for key in ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id"):
+            if key in generation:
+                generation[key] = remap_token_ids(generation[key], new_id)
+        (out / "generation_config.json").write_text(json.dumps(generation, indent=2), encoding="utf-8")
+    config = _read_json(out / "tokenizer_config.json")
+    if config:
+        (out / "tokenizer_config.json").write_text(
+            json.dumps(remap_added_tokens_decoder(config, new_id), ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def trim_tokenizer(tokenizer: ConvertedTokenizer, vocab: str, keep_texts: Sequence[str] = ()) -> ConvertedTokenizer:
+    """`tokenizer` with its vocabulary trimmed to `vocab` (aituber.engine.vocab), the tokens of
+    `keep_texts` kept: a fast tokenizer over the kept tokens, renumbered, for the converter and the
+    output folder."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    if tokenizer.built is not None:
+        source_json, where = tokenizer.built.to_str(), f"{tokenizer.source_dir} (converted tokenizer)"
+    else:
+        path = tokenizer.source_dir / "tokenizer.json"
+        source_json, where = path.read_text(encoding="utf-8"), str(path)
+    trimmed = trim_vocabulary(source_json, vocab, keep_texts=keep_texts, source=where)
+    built = Tokenizer.from_str(trimmed.tokenizer_json)
+    names = {name: value for name in ("bos_token", "eos_token", "unk_token", "pad_token", "mask_token")
+             if isinstance(value := getattr(tokenizer.hf, name, None), str) and built.token_to_id(value) is not None}
+    hf = PreTrainedTokenizerFast(tokenizer_object=built, **names)
+    if len(hf) != trimmed.size:
+        raise ModelError(f"{where}: the trimmed tokenizer has {len(hf)} tokens, expected {trimmed.size}")
+    hf.chat_template = getattr(tokenizer.hf, "chat_template", None)
+    return ConvertedTokenizer(hf=hf, adds_bos=tokenizer.adds_bos, origin=f"{tokenizer.origin}, vocabulary "
+                              f"{trimmed.describe()}", source_dir=tokenizer.source_dir, built=built, trimmed=trimmed)
 
 
 def load_tokenizer(src: Path) -> ConvertedTokenizer:
@@ -336,6 +398,39 @@ def load_hf_model(source: SourceModel, adapter: Path | None = None, note: Progre
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise ModelError(f"{adapter}: cannot merge this adapter into {source.path.name}: {exc}") from exc
     return model.eval()
+
+
+def trim_model_rows(model: Any, trimmed: TrimmedVocab) -> None:
+    """Keep only the embedding and output rows of `trimmed.keep` (in that order), in place; tied
+    weights stay tied. The config's vocabulary size and special token ids follow."""
+    import torch
+
+    embedding = model.get_input_embeddings()
+    output = model.get_output_embeddings()
+    rows = embedding.weight.shape[0]
+    if trimmed.source_size > rows:
+        raise ModelError(f"the tokenizer has {trimmed.source_size} tokens but the model only {rows} embedding rows")
+    index = torch.tensor(trimmed.keep, dtype=torch.long)
+    tied = output is not None and output.weight is embedding.weight
+    with torch.no_grad():
+        embedding.weight = torch.nn.Parameter(embedding.weight.index_select(0, index).clone(), requires_grad=False)
+        embedding.num_embeddings = trimmed.size
+        if output is not None:
+            output.weight = embedding.weight if tied else torch.nn.Parameter(
+                output.weight.index_select(0, index).clone(), requires_grad=False)
+            if getattr(output, "bias", None) is not None:
+                output.bias = torch.nn.Parameter(output.bias.index_select(0, index).clone(), requires_grad=False)
+            output.out_features = trimmed.size
+    new_id = trimmed.new_ids()
+    if getattr(embedding, "padding_idx", None) is not None:
+        embedding.padding_idx = new_id.get(embedding.padding_idx)
+    configs = [model.config, getattr(model.config, "text_config", None), getattr(model, "generation_config", None)]
+    for config in (c for c in configs if c is not None):
+        if hasattr(config, "vocab_size"):
+            config.vocab_size = trimmed.size
+        for key in ("bos_token_id", "eos_token_id", "pad_token_id"):
+            if getattr(config, key, None) is not None:
+                setattr(config, key, remap_token_ids(getattr(config, key), new_id))
 
 
 def _torch_dtype(name: Any, torch: Any) -> Any:

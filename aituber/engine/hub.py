@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aituber import paths
-from aituber.engine.modeldir import is_prepared, read_model_info
+from aituber.engine.modeldir import is_prepared, model_vocab, read_model_info
 from aituber.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def download(repo_id: str, revision: str | None = None, *, token: str | None = N
 def prepare_from_hub(repo_id: str, revision: str | None = None, out_dir: Path | None = None, *,
                      quantization: str = "int8", force: bool = False, token: str | None = None,
                      cache_dir: Path | None = None, endpoint: str | None = None,
-                     progress: Progress = print) -> Path:
+                     progress: Progress = print, vocab: str = "full") -> Path:
     """Download `repo_id` and convert it to CTranslate2 in `out_dir` (default `hub_model_dir`).
     Nothing is converted again when `out_dir` already holds this commit in this precision."""
     from aituber.engine.convert import convert_model
@@ -125,9 +125,9 @@ def prepare_from_hub(repo_id: str, revision: str | None = None, out_dir: Path | 
     got = download(repo_id, revision, token=token, cache_dir=cache_dir, endpoint=endpoint, progress=progress)
     info = read_model_info(out)
     if (not force and is_prepared(out) and info.get("hub_commit") == got.commit
-            and info.get("quantization") == quantization):
+            and info.get("quantization") == quantization and model_vocab(info) == vocab):
         progress(f"model already prepared: {out} ({repo_id} at {got.commit[:12]}); run it with --model {out}")
         return out
-    return convert_model(got.path, out, quantization, progress=progress,
+    return convert_model(got.path, out, quantization, progress=progress, vocab=vocab,
                          info={"source": f"hub:{repo_id}", "hub_repo": repo_id, "hub_revision": got.revision,
                                "hub_commit": got.commit})

