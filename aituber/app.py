@@ -19,7 +19,20 @@ from aituber.config import Character, generation_options, moderation_settings, p
 from aituber.core.commands import Command, parse_control_payload
 from aituber.core.comment import Comment, SourceItem
 from aituber.core.conversation import Conversation
-from aituber.core.director import Answer, Decision, Director, Finish, Idle, Say, Thank, Wait, thanks_names
+from aituber.core.director import (
+    DEFAULT_IDLE_AFTER_S,
+    Answer,
+    Decision,
+    Director,
+    Finish,
+    Idle,
+    Say,
+    SessionState,
+    Thank,
+    Wait,
+    executed,
+    thanks_names,
+)
 from aituber.core.events import (
     CommentSeen,
     CommentSkipped,
@@ -43,6 +56,7 @@ from aituber.outputs.base import (
     EventBridge,
     Output,
     OutputContext,
+    StateBridge,
     close_outputs,
     run_output,
     start_outputs,
@@ -80,8 +94,9 @@ class _Presentation:
 class Pipeline:
     """Runs one chat session until the source ends and every queued comment is handled.
 
-    Commands (moderators' `!skip`, `!pause`, `!resume`, `!ban NAME`, `!say TEXT`, and the same from the
-    MQTT control topic) all go through `execute`. `outputs` need `publish`; `holds_replies` and
+    Commands (moderators' `!skip`, `!pause`, `!resume`, `!ban NAME`, `!say TEXT`, ..., and the same from
+    the MQTT control topic and the control panel) all go through `execute`; `state()` is what the
+    control panel shows. `outputs` need `publish`; `holds_replies` and
     `drained` (see aituber.outputs.base.Output) are used where present.
 
     No comment can end a session: a stage that fails on one comment costs that comment only, which
@@ -106,9 +121,10 @@ class Pipeline:
         self.moderator = Moderator(moderation_settings(character))
         self.queue = SelectionQueue(queue_settings(character))
         idle = character.idle
+        # Idle talk can be switched on at run time (`idle on`): without `after_s`, after the default.
         self.director = Director(self.moderator, self.queue,
-                                 IdleTalk(character.topics, idle.after_s, idle.cooldown_s) if idle.after_s else None,
-                                 now=clock())
+                                 IdleTalk(character.topics, idle.after_s or DEFAULT_IDLE_AFTER_S, idle.cooldown_s),
+                                 now=clock(), idle_on=idle.after_s is not None)
         self.options = generation_options(character)
         self.conversation: Conversation | None = None
         if engine is not None:
@@ -174,21 +190,29 @@ class Pipeline:
     # -- commands ------------------------------------------------------------------------------
 
     def execute(self, command: Command) -> None:
+        """Carry out a command; a `CommandExecuted` event says it was (or why it changed nothing)."""
         log.info("command from %s: %s %s", command.source, command.name, command.arg)
         if command.name == "skip":
-            self.skip()
+            skipped = self.skip()
+            self.emit(executed(command, skipped, "" if skipped else "nothing to skip"))
         else:
             self.emit_all(self.director.execute(command, self.clock()))
         self._wake.set()
 
-    def handle_control(self, payload: bytes | str) -> None:
-        """A message on the MQTT control topic; a bad one is a warning, never an error."""
+    def handle_control(self, payload: bytes | str, source: str = "mqtt") -> str | None:
+        """A message on the MQTT control topic or from the control panel (`source`); a bad one is a
+        warning, never an error. Returns None, or what is wrong with the payload."""
         try:
-            command = parse_control_payload(payload)
+            command = parse_control_payload(payload, source)
         except ValueError as exc:
             log.warning("%s", exc)
-            return
+            return str(exc)
         self.execute(command)
+        return None
+
+    def state(self) -> SessionState:
+        """The session as the control panel shows it: the queue with scores, paused, idle talk."""
+        return self.director.snapshot(self.clock())
 
     def skip(self) -> bool:
         """Stop what is being presented: the reply being generated (it stops within one token), or a
@@ -425,7 +449,8 @@ def _unwrap(group: BaseExceptionGroup) -> BaseException:
 
 async def run_pipeline(character: Character, source: ChatSource, engine: Engine | None, outputs: Sequence[Output],
                        stats: RunStats | None = None, control: ControlBridge | None = None,
-                       close_timeout_s: float = 5.0, events: EventBridge | None = None) -> RunStats:
+                       close_timeout_s: float = 5.0, events: EventBridge | None = None,
+                       state: StateBridge | None = None) -> RunStats:
     """Start the outputs, run the pipeline, then close the outputs in reverse order, whatever happens.
     Everything runs in one TaskGroup; shutdown: stop reading, finish or cancel the reply, say offline,
     close each output within `close_timeout_s`."""
@@ -435,6 +460,8 @@ async def run_pipeline(character: Character, source: ChatSource, engine: Engine 
         control.bind(pipeline.handle_control)
     if events is not None:
         events.bind(pipeline.emit)
+    if state is not None:
+        state.bind(pipeline.state)
     model = engine.info if engine is not None else None
     try:
         async with asyncio.TaskGroup() as tasks:
@@ -471,6 +498,6 @@ async def run_session(character: Character, source: ChatSource, settings: Sessio
         context = OutputContext(character, settings, announce)
         outputs = [*build_outputs(context), *extra_outputs]
         return await run_pipeline(character, source, engine, outputs, stats, context.control,
-                                  settings.close_timeout_s, context.events)
+                                  settings.close_timeout_s, context.events, context.state)
     finally:
         await engine.close()

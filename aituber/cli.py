@@ -49,6 +49,9 @@ def _add_session_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlay-token", metavar="TOKEN",
                    help="token the overlay pages must give (?token=); default: none on 127.0.0.1, "
                         "a random one when --host is not a loopback address")
+    p.add_argument("--control-token", metavar="TOKEN",
+                   help="token of the streamer's control panel (control.html?token=, on the overlay's port; "
+                        "always required): 8+ letters, digits or -._~ (default: a random one, printed at start)")
     p.add_argument("--mqtt-host", metavar="HOST", help="MQTT broker (MQTT is off without it)")
     p.add_argument("--mqtt-port", type=int, default=1883, help="MQTT port (default: 1883)")
     p.add_argument("--mqtt-user", metavar="NAME", help="MQTT user name (password: $AITUBER_MQTT_PASSWORD)")
@@ -292,6 +295,10 @@ def _run_session(args: argparse.Namespace, character_dir: Path, make_source) -> 
 
     folder = load_character(character_dir)
     obs = _obs_settings(args)
+    if args.control_token is not None:
+        from aituber.outputs.control import check_token
+
+        check_token(args.control_token)
     source = make_source()
     local_model: list[tuple[Path, str]] = []
 
@@ -314,7 +321,8 @@ def _run_session(args: argparse.Namespace, character_dir: Path, make_source) -> 
                         password=os.environ.get("AITUBER_MQTT_PASSWORD"), tls=args.mqtt_tls,
                         ca_file=args.mqtt_ca_file, topic_prefix=args.mqtt_prefix, client_id=args.mqtt_client_id)
     settings = SessionSettings(engine=engine,
-                               overlay=OverlaySettings(not args.no_overlay, args.host, args.port, args.overlay_token),
+                               overlay=OverlaySettings(not args.no_overlay, args.host, args.port, args.overlay_token,
+                                                       args.control_token),
                                mqtt=mqtt, obs=obs, transcript=_transcript_path(args, folder.character.id),
                                voice=VoiceRunSettings(args.voice, args.voice_url, args.audio_device))
     stats = RunStats()

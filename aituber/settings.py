@@ -20,6 +20,8 @@ class OverlaySettings:
     """0 = any free port."""
     token: str | None = None
     """The token pages must give (?token=); None: none on loopback, a random one elsewhere."""
+    control_token: str | None = None
+    """The control panel's token (control.html?token=); None: a random one. Always required."""
 
 
 @dataclass(frozen=True, slots=True)

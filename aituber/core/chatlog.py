@@ -25,7 +25,8 @@ from aituber.core.sanitize import clean_comment, clean_deleted
 
 #: Transcript event types that carry no chat item (a transcript is replayable as a chat log).
 NON_COMMENT_TYPES = frozenset(
-    {"skipped", "selected", "reply", "run_start", "run_end", "say", "thanks", "status", "speech", "voice", "gap"}
+    {"skipped", "selected", "reply", "run_start", "run_end", "say", "thanks", "status", "speech", "voice", "gap",
+     "command"}
 )
 
 _AUTHOR_FLAGS = {"owner": "is_owner", "moderator": "is_moderator", "member": "is_member", "verified": "is_verified"}

@@ -5,8 +5,12 @@ Pure parsing only; the dispatcher that acts on a `Command` lives in the app.
     !skip        stop the current reply
     !pause       stop selecting comments (chat keeps being read)
     !resume      start selecting again
-    !ban NAME    block a viewer (name, @handle or channel id)
+    !ban NAME    block a viewer (name, @handle or channel id); their waiting comments are dropped
+    !unban NAME  lift a ban
     !say TEXT    the character says TEXT
+    !ng WORD     an NG word for this session (as in `ng_words`: a word, or re:REGEX)
+    !idle on|off idle talk on or off
+    next ID      answer this waiting comment next (by comment id: MQTT and the control panel only)
 """
 
 from __future__ import annotations
@@ -17,10 +21,22 @@ from dataclasses import dataclass
 
 from aituber.core.comment import Comment
 
-__all__ = ["COMMANDS", "Command", "parse_command", "parse_control_payload"]
+__all__ = ["COMMANDS", "NOT_IN_CHAT", "SOURCES", "Command", "parse_command", "parse_control_payload"]
 
-COMMANDS: dict[str, bool] = {"skip": False, "pause": False, "resume": False, "ban": True, "say": True}
+COMMANDS: dict[str, bool] = {"skip": False, "pause": False, "resume": False, "ban": True, "unban": True,
+                             "say": True, "next": True, "ng": True, "idle": True}
 """Command name -> whether it needs an argument."""
+
+NOT_IN_CHAT = frozenset({"next"})
+"""Commands that only come from MQTT and the control panel (chat shows no comment ids)."""
+
+SOURCES = ("chat", "mqtt", "panel")
+
+_ARG_KEYS = ("text", "arg", "name", "viewer", "comment_id", "word")
+"""JSON keys that carry a command's argument (the first one present is used)."""
+
+_WHAT = {"ban": "a viewer name or channel id", "unban": "a viewer name or channel id", "say": "the text to say",
+         "next": "a comment id", "ng": "the NG word", "idle": '"on" or "off"'}
 
 _PREFIXES = ("!", "！")
 
@@ -30,11 +46,12 @@ class Command:
     name: str
     """One of COMMANDS."""
     arg: str
-    """The name for "ban", the text for "say", "" otherwise."""
+    """The name for "ban"/"unban", the text for "say", the comment id for "next", the word for "ng",
+    "on" or "off" for "idle"; "" otherwise."""
     source: str
-    """"chat" or "mqtt"."""
+    """One of SOURCES: "chat", "mqtt" or "panel" (the control panel)."""
     author: str = ""
-    """Who sent it in chat (display name); "" for MQTT."""
+    """Who sent it in chat (display name); "" otherwise."""
 
 
 def _split(text: str) -> tuple[str, str]:
@@ -55,28 +72,42 @@ def parse_command(comment: Comment) -> Command | None:
         return None
     name, arg = _split(text[1:])
     needs_arg = COMMANDS.get(name)
-    if needs_arg is None or (needs_arg and not arg):
+    if needs_arg is None or name in NOT_IN_CHAT or (needs_arg and not arg):
         return None
+    if name == "idle":
+        arg = _on_off(arg) or ""
+        if not arg:
+            return None
     return Command(name, arg if needs_arg else "", "chat", author.name)
 
 
+def _on_off(arg: str) -> str | None:
+    value = unicodedata.normalize("NFKC", arg).strip().casefold()
+    return value if value in ("on", "off") else None
+
+
 def _usage() -> str:
-    return "expected one of: skip, pause, resume, ban NAME, say TEXT"
+    return "expected one of: skip, pause, resume, ban NAME, unban NAME, say TEXT, next COMMENT_ID, ng WORD, idle on|off"
 
 
-def _build(name: str, arg: str, where: str) -> Command:
+def _build(name: str, arg: str, where: str, source: str) -> Command:
     needs_arg = COMMANDS.get(name)
     if needs_arg is None:
         raise ValueError(f"control payload: unknown command {name!r} ({where}); {_usage()}")
     if needs_arg and not arg:
-        what = "a viewer name or channel id" if name == "ban" else "the text to say"
-        raise ValueError(f"control payload: command {name!r} needs {what} ({where})")
-    return Command(name, arg if needs_arg else "", "mqtt")
+        raise ValueError(f"control payload: command {name!r} needs {_WHAT[name]} ({where})")
+    if name == "idle":
+        value = _on_off(arg)
+        if value is None:
+            raise ValueError(f'control payload: command "idle" takes "on" or "off", not {arg[:40]!r} ({where})')
+        arg = value
+    return Command(name, arg if needs_arg else "", source)
 
 
-def parse_control_payload(payload: bytes | str) -> Command:
-    """A command from the MQTT control topic: JSON such as {"command": "say", "text": "..."} (the
-    argument may also be given as "arg", "name" or "viewer"), or plain text such as "!say hi" or "pause".
+def parse_control_payload(payload: bytes | str, source: str = "mqtt") -> Command:
+    """A command from the MQTT control topic or the control panel (`source`): JSON such as
+    {"command": "say", "text": "..."} (the argument may also be given as "arg", "name", "viewer",
+    "comment_id" or "word"), or plain text such as "!say hi", "pause" or "next c123".
 
     Raises ValueError saying what is wrong with the payload.
     """
@@ -99,7 +130,7 @@ def parse_control_payload(payload: bytes | str) -> Command:
         if not isinstance(command, str) or not command.strip():
             raise ValueError(f'control payload: the JSON needs a "command" string; {_usage()}')
         arg = ""
-        for key in ("text", "arg", "name", "viewer"):
+        for key in _ARG_KEYS:
             value = data.get(key)
             if value is None:
                 continue
@@ -108,8 +139,8 @@ def parse_control_payload(payload: bytes | str) -> Command:
             arg = value.strip()
             break
         name = unicodedata.normalize("NFKC", command.strip()).casefold().lstrip("!")
-        return _build(name, arg, "JSON")
+        return _build(name, arg, "JSON", source)
     if text.startswith(_PREFIXES):
         text = text[1:]
     name, arg = _split(text)
-    return _build(name, arg, "text")
+    return _build(name, arg, "text", source)

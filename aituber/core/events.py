@@ -144,6 +144,23 @@ class StatusChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandExecuted:
+    """A moderator's command (chat, MQTT or the control panel) was carried out, or could not be."""
+
+    command: str
+    """One of aituber.core.commands.COMMANDS."""
+    arg: str
+    source: str
+    """"chat", "mqtt" or "panel"."""
+    author: str = ""
+    """Who typed it in chat; "" otherwise."""
+    ok: bool = True
+    """False when it changed nothing it was meant to ("next" for a comment no longer waiting, "skip"
+    with nothing to skip, a bad NG word); `detail` says why."""
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RunEnded:
     """The last event of a run, with its counts."""
 
@@ -154,4 +171,5 @@ class RunEnded:
 
 
 Event = (RunStarted | CommentSeen | CommentSkipped | CommentSelected | ReplyStarted | ReplyDelta | ReplySentence
-         | ReplyCancelled | ReplyEnded | SpeechStarted | SpeechEnded | VoiceStatus | StatusChanged | RunEnded)
+         | ReplyCancelled | ReplyEnded | SpeechStarted | SpeechEnded | VoiceStatus | StatusChanged | CommandExecuted
+         | RunEnded)

@@ -13,6 +13,7 @@ from typing import Any
 from aituber.core.chatlog import comment_to_record
 from aituber.core.comment import Comment
 from aituber.core.events import (
+    CommandExecuted,
     CommentSelected,
     CommentSkipped,
     Event,
@@ -25,6 +26,7 @@ from aituber.core.events import (
     StatusChanged,
     VoiceStatus,
 )
+from aituber.core.selection import Waiting
 
 PROTOCOL_VERSION = 2
 """2: speech (the `speech` and `voice` messages, audio frames for clients that ask with `?audio=1`,
@@ -78,6 +80,19 @@ def event_to_message(event: Event, ts: float) -> Message | None:
         case VoiceStatus(engine=engine, available=available):
             return {"type": "voice", "engine": engine, "available": available, "ts": ts}
     return None
+
+
+def command_message(event: CommandExecuted, ts: float) -> Message:
+    """A command carried out (MQTT `command` topic, the control panel; not sent to the overlay pages)."""
+    return {"type": "command", "command": event.command, "arg": event.arg, "source": event.source,
+            "author": event.author, "ok": event.ok, "detail": event.detail, "ts": ts}
+
+
+def waiting_message(waiting: Waiting) -> Message:
+    """One waiting comment for the control panel: the comment, its score and the parts of it."""
+    return {"comment": comment_message(waiting.comment), "score": round(waiting.score, 2),
+            "parts": [[why, round(points, 2)] for why, points in waiting.parts], "age_s": round(waiting.age_s, 1),
+            "promoted": waiting.promoted}
 
 
 def speech_audio_frame(event: SpeechStarted, audio_format: str = "wav") -> bytes:

@@ -581,6 +581,16 @@ class Moderator:
         """The NG entries (built-in and per-character) that `text` contains."""
         return self._ng.hits(normalize(text))
 
+    def add_ng_word(self, entry: str) -> None:
+        """One more NG entry for the rest of this session (a word, or "re:REGEX"), for comments, names
+        and replies alike. Raises ConfigError for an empty entry or a bad regex."""
+        added = NgMatcher([entry.strip()], origin="session NG word")
+        if not len(added):
+            raise ConfigError(f"NG word {entry.strip()[:40]!r}: nothing left to match (empty, a # comment, or "
+                              "only symbols)")
+        self._ng = NgMatcher.merged(self._ng, added)
+        self._ng_names.clear()
+
     def _is_ng_name(self, name: str) -> bool:
         found = self._ng_names.get(name)
         if found is None:

@@ -8,6 +8,10 @@ super sticker, Jewels gift) is never dropped that way: when it cannot be answere
 `thanks_burst_window_s`) it moves to the thanks list ("paid_thanked"), which `take_thanks` hands out in
 batches to be thanked collectively.
 
+A moderator may `promote` a waiting comment: it is answered next (before any score), and it neither
+expires nor is dropped for room while it waits. `waiting(now)` lists the queue in the order it would be
+answered, each comment with its score and the parts the score is made of (for the control panel).
+
 `IdleTalk` proposes a topic when nothing has been selected for a while.
 """
 
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from aituber.core.comment import JEWELS_CURRENCY, Comment, CommentKind
 from aituber.core.normalize import normalize, squash, viewer_key
 
-__all__ = ["DROP_REASONS", "Dropped", "IdleTalk", "QueueSettings", "SelectionQueue", "is_question"]
+__all__ = ["DROP_REASONS", "Dropped", "IdleTalk", "QueueSettings", "SelectionQueue", "Waiting", "is_question"]
 
 DROP_REASONS = ("queue_full", "stale", "deleted", "duplicate", "paid_thanked")
 
@@ -102,6 +106,22 @@ class Dropped:
     """"queue_full", "stale", "deleted", "duplicate" or "paid_thanked" (moved to the thanks list)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A waiting comment as `SelectionQueue.waiting` shows it."""
+
+    comment: Comment
+    score: float
+    """Its standing now (what `pop` compares); the sum of `parts`."""
+    parts: tuple[tuple[str, float], ...]
+    """(why, points), the non-zero ones: "paid" (paid item, with its amount), "membership", "member",
+    "owner", "question", "mention" (the character's name), and what it loses: "age" (waiting time),
+    "queued" (more comments of this viewer waiting), "answered" (this viewer was answered lately)."""
+    age_s: float
+    promoted: bool = False
+    """A moderator asked for it to be answered next."""
+
+
 _QUESTION = re.compile(
     # Every alternative starts with a literal, so the regex engine can skip other positions quickly;
     # "h(?<!\wh)ow" is "\bhow" written that way.
@@ -153,6 +173,8 @@ class SelectionQueue:
         self._expiry_due = math.inf
         """A time before which nothing waiting can expire (the oldest arrival plus _first_limit, or less)."""
         self._heap_limit = 4 * self._max_size + 64
+        self._promoted: dict[str, None] = {}
+        """Comment ids to answer next, in the order they were promoted."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -165,6 +187,36 @@ class SelectionQueue:
     def thanks_pending(self) -> int:
         return len(self._thanks)
 
+    @property
+    def promoted(self) -> tuple[str, ...]:
+        """Comment ids a moderator asked to answer next, first first."""
+        return tuple(self._promoted)
+
+    def waiting(self, now: float) -> tuple[Waiting, ...]:
+        """The waiting comments in the order they would be answered (promoted ones first, then by
+        score), each with its score and why. Changes nothing: a comment overdue at `now` is still
+        listed until the next `push` or `pop` drops it."""
+        answers = collections.Counter(viewer for _, viewer in self._selected)
+        listed: list[tuple[bool, int, float, int, Waiting]] = []
+        order = {comment_id: i for i, comment_id in enumerate(self._promoted)}
+        for entry in self._entries.values():
+            parts = [*self.base_parts(entry.comment), *self._penalties(entry, now, answers)]
+            score = self._score(entry, now, answers)
+            promoted = entry.comment.id in order
+            item = Waiting(entry.comment, score, tuple((why, points) for why, points in parts if points),
+                           max(now - entry.at, 0.0), promoted)
+            listed.append((not promoted, order.get(entry.comment.id, 0), -score, entry.seq, item))
+        listed.sort(key=lambda t: t[:4])
+        return tuple(t[4] for t in listed)
+
+    def promote(self, comment_id: str) -> bool:
+        """Answer this waiting comment next (after those promoted before it); False when it is not
+        waiting. A promoted comment neither expires nor is dropped for room."""
+        if comment_id not in self._entries:
+            return False
+        self._promoted[comment_id] = None
+        return True
+
     # -- scoring --
 
     def yen(self, comment: Comment) -> float:
@@ -173,7 +225,8 @@ class SelectionQueue:
         return comment.amount * self._rates.get((comment.currency or "JPY").upper(), 1.0)
 
     def base_score(self, comment: Comment) -> float:
-        """The part of a comment's score that does not change while it waits."""
+        """The part of a comment's score that does not change while it waits (`base_parts` added up,
+        written out: this runs for every comment)."""
         s = self.settings
         kind = comment.kind
         score = 0.0
@@ -199,6 +252,33 @@ class SelectionQueue:
                         break
         return score
 
+    def base_parts(self, comment: Comment) -> list[tuple[str, float]]:
+        """`base_score` by reason (see `Waiting.parts`), for display."""
+        s = self.settings
+        kind = comment.kind
+        parts: list[tuple[str, float]] = []
+        if kind in _PAID:
+            parts.append(("paid", s.paid_weight + s.amount_weight * math.log10(1.0 + self.yen(comment))))
+        elif kind is _MEMBERSHIP or kind is _GIFT:
+            parts.append(("membership", s.membership_weight))
+        author = comment.author
+        if author.is_member:
+            parts.append(("member", s.member_weight))
+        if author.is_owner:
+            parts.append(("owner", s.owner_weight))
+        text = comment.text
+        if text:
+            normalized = normalize(text)
+            if "?" in text or "？" in text or _QUESTION.search(normalized) is not None:
+                parts.append(("question", s.question_weight))
+            if self._names:
+                squashed = normalized.replace(" ", "")
+                for name in self._names:
+                    if name in squashed:
+                        parts.append(("mention", s.mention_weight))
+                        break
+        return parts
+
     def _score(self, entry: _Entry, now: float, answers: collections.Counter[str]) -> float:
         """Standing now: base score, minus waiting time, minus fairness (answered recently, many queued)."""
         s = self.settings
@@ -207,10 +287,19 @@ class SelectionQueue:
         score -= s.answered_penalty * answers[entry.viewer]
         return score
 
+    def _penalties(self, entry: _Entry, now: float, answers: collections.Counter[str]) -> list[tuple[str, float]]:
+        """What `_score` takes off `entry.base`, by reason, for display."""
+        s = self.settings
+        return [("age", -s.decay_per_s * (now - entry.at)),
+                ("queued", -s.queued_penalty * (self._queued_by_viewer[entry.viewer] - 1)),
+                ("answered", -s.answered_penalty * answers[entry.viewer])]
+
     # -- internal moves --
 
     def _take(self, comment_id: str) -> _Entry:
         entry = self._entries.pop(comment_id)
+        if self._promoted:
+            self._promoted.pop(comment_id, None)
         queued = self._queued_by_viewer
         left = queued[entry.viewer] - 1
         if left:
@@ -239,6 +328,8 @@ class SelectionQueue:
             age = now - entry.at
             if age <= first_limit:
                 break
+            if entry.comment.id in self._promoted:
+                continue
             if entry.paid:
                 if age > paid_wait_s:
                     expired.append(entry)
@@ -250,7 +341,9 @@ class SelectionQueue:
                 self._to_thanks(entry.comment, now, dropped)
             elif dropped is not None:
                 self._drop(entry.comment, "stale", dropped)
-        first = next(iter(self._entries.values()), None)
+        promoted = self._promoted
+        first = next((e for e in self._entries.values() if e.comment.id not in promoted) if promoted
+                     else iter(self._entries.values()), None)
         self._expiry_due = math.inf if first is None else first.at + first_limit
         if self._selected:
             horizon = now - self.settings.fairness_window_s
@@ -258,18 +351,29 @@ class SelectionQueue:
                 self._selected.popleft()
 
     def _evict_one(self, now: float, dropped: list[Dropped]) -> None:
-        heap, entries = self._evictable, self._entries
+        heap, entries, promoted = self._evictable, self._entries, self._promoted
+        kept: list[tuple[float, int, str]] = []  # promoted ones stay (and stay in the heap)
         while heap:
-            comment_id = heapq.heappop(heap)[2]
-            entry = entries.get(comment_id)
-            if entry is not None and not entry.paid:
-                self._take(comment_id)
-                self.counts["queue_full"] += 1
-                dropped.append(Dropped(entry.comment, "queue_full"))
-                return
-        # Only paid messages are waiting: the one that waited longest is thanked instead.
-        oldest = next(iter(self._entries))
-        self._to_thanks(self._take(oldest).comment, now, dropped)
+            item = heapq.heappop(heap)
+            entry = entries.get(item[2])
+            if entry is None or entry.paid:
+                continue
+            if promoted and item[2] in promoted:
+                kept.append(item)
+                continue
+            self._take(item[2])
+            self.counts["queue_full"] += 1
+            dropped.append(Dropped(entry.comment, "queue_full"))
+            for back in kept:
+                heapq.heappush(heap, back)
+            return
+        for back in kept:
+            heapq.heappush(heap, back)
+        # Only paid (or promoted) messages are waiting: the paid one that waited longest is thanked
+        # instead; when every one is promoted, the queue grows past its size until they are answered.
+        oldest = next((cid for cid, e in entries.items() if e.paid and cid not in self._promoted), None)
+        if oldest is not None:
+            self._to_thanks(self._take(oldest).comment, now, dropped)
 
     # -- public --
 
@@ -310,7 +414,10 @@ class SelectionQueue:
                 heap[:] = [(e.base + s.decay_per_s * e.at, e.seq, cid) for cid, e in entries.items() if not e.paid]
                 heapq.heapify(heap)
         while len(entries) > self._max_size:
+            size = len(entries)
             self._evict_one(now, dropped)
+            if len(entries) == size:  # everything waiting was promoted
+                break
         return dropped
 
     def pop(self, now: float) -> tuple[Comment | None, list[Dropped]]:
@@ -319,8 +426,11 @@ class SelectionQueue:
         self._expire(now, dropped)
         if not self._entries:
             return None, dropped
-        answers = collections.Counter(viewer for _, viewer in self._selected)
-        best = max(self._entries.values(), key=lambda e: (self._score(e, now, answers), -e.seq))
+        if self._promoted:
+            best = self._entries[next(iter(self._promoted))]
+        else:
+            answers = collections.Counter(viewer for _, viewer in self._selected)
+            best = max(self._entries.values(), key=lambda e: (self._score(e, now, answers), -e.seq))
         self._take(best.comment.id)
         self._selected.append((now, best.viewer))
         return best.comment, dropped

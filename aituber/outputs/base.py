@@ -21,6 +21,7 @@ from aituber.errors import ConfigError
 
 if TYPE_CHECKING:
     from aituber.config import Character
+    from aituber.core.director import SessionState
     from aituber.settings import SessionSettings
 
 log = logging.getLogger(__name__)
@@ -75,18 +76,44 @@ class OutputBase:
 @dataclass(slots=True)
 class ControlBridge:
     """Commands that outputs receive (MQTT control topic, the control panel) reach the pipeline here:
-    the pipeline is built after the outputs, and binds itself with `bind`. Until then they are dropped."""
+    the pipeline is built after the outputs, and binds itself with `bind`. Until then they are dropped.
+    `source` says where it came from ("mqtt", "panel"); the result is None, or what is wrong with the
+    payload."""
 
-    _target: Callable[[bytes | str], None] | None = None
+    _target: Callable[[bytes | str, str], str | None] | None = None
 
-    def bind(self, target: Callable[[bytes | str], None]) -> None:
+    def bind(self, target: Callable[[bytes | str, str], str | None]) -> None:
         self._target = target
 
-    def __call__(self, payload: bytes | str) -> None:
+    def __call__(self, payload: bytes | str, source: str = "mqtt") -> str | None:
         if self._target is None:
             log.warning("a command arrived before the pipeline started; ignored")
-            return
-        self._target(payload)
+            return "the bot is not running yet"
+        return self._target(payload, source)
+
+
+@dataclass(slots=True)
+class StateBridge:
+    """Read access to the session's state (the queue with scores, paused, idle talk) for outputs that
+    show it (the control panel); bound by the pipeline like `ControlBridge`. None until then."""
+
+    _provider: Callable[[], SessionState] | None = None
+
+    def bind(self, provider: Callable[[], SessionState]) -> None:
+        self._provider = provider
+
+    def __call__(self) -> SessionState | None:
+        return self._provider() if self._provider is not None else None
+
+
+@dataclass(slots=True)
+class PortRoutes:
+    """URL paths that an output serves on the overlay server's port (the control panel): path -> handler
+    (see aituber.outputs.overlay.PortRoute), added at its start. The overlay sets `base_url` once it
+    listens."""
+
+    handlers: dict[str, Any] = field(default_factory=dict)
+    base_url: str | None = None
 
 
 @dataclass(slots=True)
@@ -123,6 +150,10 @@ class OutputContext:
     control: ControlBridge = field(default_factory=ControlBridge)
     events: EventBridge = field(default_factory=EventBridge)
     """Where an output emits events of its own (see EventBridge)."""
+    state: StateBridge = field(default_factory=StateBridge)
+    """The session's state, for outputs that show it (see StateBridge)."""
+    routes: PortRoutes = field(default_factory=PortRoutes)
+    """Paths served on the overlay's port by other outputs (see PortRoutes)."""
 
     def options(self, name: str) -> dict[str, Any]:
         """The character file's `[outputs.NAME]` table ({} when absent)."""

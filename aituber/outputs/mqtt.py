@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import aiomqtt
 
-from aituber.core.events import Event
-from aituber.core.messages import event_to_message
+from aituber.core.events import CommandExecuted, Event
+from aituber.core.messages import command_message, event_to_message
 from aituber.errors import ConfigError
 from aituber.outputs.base import OutputBase, OutputContext
 from aituber.settings import MqttSettings
@@ -33,6 +33,8 @@ TOPICS = {"comment_selected": "comment", "reply_sentence": "sentence", "reply_en
 The status goes to `status` as plain text, retained."""
 STATUS_TOPIC = "status"
 CONTROL_TOPIC = "control"
+COMMAND_TOPIC = "command"
+"""Each command carried out (from chat, MQTT or the control panel), as the `command` message."""
 
 
 def _check_topic_part(what: str, value: str) -> None:
@@ -96,6 +98,10 @@ class MqttOutput(OutputBase):
     # -- events in (never waits) -----------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
+        if isinstance(event, CommandExecuted):
+            message = command_message(event, time.time())
+            self._enqueue((self.topic(COMMAND_TOPIC), json.dumps(message, ensure_ascii=False).encode()))
+            return
         message = event_to_message(event, time.time())
         if message is None:
             return

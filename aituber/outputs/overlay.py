@@ -10,6 +10,9 @@ this server (a loopback name, an IP address, the bound name or this machine's na
 page that rebinds its own domain name to 127.0.0.1 (DNS rebinding) cannot read the feed. Bound to
 all interfaces, the printed URLs use the machine's LAN address.
 
+Other outputs may serve paths on this port (`PortRoutes`: the control panel's page and WebSocket,
+each behind its own token); the overlay dispatches to them.
+
 Speech: a page that connects with `?audio=1` also gets each spoken clause's audio as a binary frame
 just before its `speech` message; the others get the `speech` message only (subtitles in step with the
 voice). Audio is sent live only: a page that (re)connects never gets audio of the past.
@@ -28,9 +31,9 @@ import mimetypes
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -43,7 +46,7 @@ from aituber import paths
 from aituber.core.events import Event, SpeechStarted
 from aituber.core.messages import CLOSE_TOO_SLOW, event_to_message, speech_audio_frame, state_message
 from aituber.errors import ConfigError
-from aituber.outputs.base import OutputBase, OutputContext
+from aituber.outputs.base import OutputBase, OutputContext, PortRoutes
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,25 @@ _LOCAL_FILE_ORIGINS = ("null", "file://")
 """What Chromium (and OBS's CEF) send as Origin from a page opened as a local file."""
 AUDIO_BACKLOG_BYTES = 8 * 2**20
 """Audio waiting for one page beyond which its next clauses are sent without audio (about 80 s)."""
+ROUTED_PAGES = frozenset({"/control.html"})
+"""Pages served only through a route (behind its own token): 404 while no output serves them."""
+
+Refusal = tuple[http.HTTPStatus, str]
+
+
+class PortRoute(Protocol):
+    """A path that another output serves on this port (see `PortRoutes`)."""
+
+    websocket: bool
+    """True: a WebSocket path (handled by `handle`); False: the page of the same name in the overlay folder."""
+    headers: Mapping[str, str]
+    """Extra response headers for the page."""
+
+    def check(self, request: Request, query: str, check_origin: Callable[[Request], Refusal | None]) -> Refusal | None:
+        """Refuse the request (status, reason), or None to let it in; `check_origin` is the overlay's."""
+
+    async def handle(self, connection: ServerConnection) -> None:
+        """Serve an accepted WebSocket connection until it closes."""
 
 
 def is_loopback(host: str) -> bool:
@@ -140,7 +162,8 @@ class OverlayServer(OutputBase):
                  character: dict[str, Any] | None = None, client_queue_size: int = 1024, *,
                  token: str | None = None, require_token: bool | None = None,
                  ping_interval_s: float | None = 20.0, ping_timeout_s: float | None = 20.0,
-                 close_timeout_s: float = 5.0, announce: Callable[[str], None] | None = None) -> None:
+                 close_timeout_s: float = 5.0, announce: Callable[[str], None] | None = None,
+                 routes: PortRoutes | None = None) -> None:
         if client_queue_size < 1:
             raise ConfigError(f"overlay: client_queue_size must be at least 1, not {client_queue_size}")
         self.static_dir = (static_dir or paths.overlay_dir()).resolve()
@@ -171,6 +194,7 @@ class OverlayServer(OutputBase):
         machine's own names when bound to all interfaces."""
         self.dropped_clients = 0
         """Pages dropped for falling too far behind, since start."""
+        self.routes = routes if routes is not None else PortRoutes()
 
     @property
     def url(self) -> str:
@@ -212,6 +236,7 @@ class OverlayServer(OutputBase):
             raise ConfigError(f"overlay: cannot listen on {self.host}:{self.port}: {exc.strerror}; "
                               "choose another with --port") from exc
         self.port = self._server.sockets[0].getsockname()[1]
+        self.routes.base_url = f"http://{self._netloc}"
         log.info("overlay at %s", self.url)
         if self._announce is not None:
             self._announce(f"overlay: {self.url}  (OBS: add a Browser Source with this URL)")
@@ -330,6 +355,11 @@ class OverlayServer(OutputBase):
     # -- connections -----------------------------------------------------------------------------
 
     async def _handle(self, connection: ServerConnection) -> None:
+        if connection.request is not None:
+            route = self.routes.handlers.get(connection.request.path.partition("?")[0])
+            if route is not None:
+                await route.handle(connection)
+                return
         query = parse_qs(urlsplit(connection.request.path).query) if connection.request is not None else {}
         client = _Client(connection, self._client_queue_size, audio=query.get("audio", ["0"])[0] == "1")
         client.queue.put_nowait((self._state(), True))
@@ -377,6 +407,9 @@ class OverlayServer(OutputBase):
         if refusal is not None:
             log.warning("overlay: refused a request from %s: %s", connection.remote_address, refusal)
             return connection.respond(http.HTTPStatus.FORBIDDEN, refusal + "\n")
+        routed = self._routed_path(path)
+        if routed is not None:
+            return self._serve_route(connection, request, routed, query)
         if path == WS_PATH:
             refusal = self._check_token(query) or self._check_origin(request)
             if refusal is not None:
@@ -454,6 +487,44 @@ class OverlayServer(OutputBase):
                 return None
         return http.HTTPStatus.FORBIDDEN, f"origin {origin} not allowed"
 
+    def _routed_path(self, path: str) -> str | None:
+        """The routed path that `path` names, also when spelt otherwise (/%63ontrol.html, /./control.html)."""
+        if path in self.routes.handlers or path in ROUTED_PAGES:
+            return path
+        file = self._static_file(path)
+        if file is not None:
+            for page in ROUTED_PAGES:
+                if file == self.static_dir / page.lstrip("/"):
+                    return page
+        return None
+
+    def _serve_route(self, connection: ServerConnection, request: Request, path: str, query: str) -> Response | None:
+        """A path another output serves here: its own checks, then its WebSocket or its page."""
+        route: PortRoute | None = self.routes.handlers.get(path)
+        file = self._static_file(path) if route is not None and not route.websocket else None
+        if route is None or (not route.websocket and file is None):
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
+        refusal = route.check(request, query, self._check_origin)
+        if refusal is not None:
+            log.warning("overlay: refused %s from %s: %s", path, connection.remote_address, refusal[1])
+            return connection.respond(refusal[0], refusal[1] + "\n")
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        if route.websocket:
+            return None if upgrade else connection.respond(http.HTTPStatus.BAD_REQUEST, "WebSocket only\n")
+        if upgrade or file is None:
+            return connection.respond(http.HTTPStatus.BAD_REQUEST, "not a WebSocket path\n")
+        response = connection.respond(http.HTTPStatus.OK, "")
+        body = file.read_bytes()
+        headers = response.headers.copy()
+        del headers["Content-Type"]
+        del headers["Content-Length"]
+        headers["Content-Type"] = _TYPES.get(file.suffix, "application/octet-stream")
+        headers["Content-Length"] = str(len(body))
+        headers["Cache-Control"] = "no-store"
+        for name, value in route.headers.items():
+            headers[name] = value
+        return dataclasses.replace(response, headers=headers, body=body)
+
     def _static_file(self, url_path: str) -> Path | None:
         """The file under the overlay folder for a URL path; None for anything outside it."""
         rel = unquote(url_path).lstrip("/") or "index.html"
@@ -487,4 +558,5 @@ def create_output(context: OutputContext) -> OverlayServer | None:
         return None
     character = context.character
     return OverlayServer(host=settings.host, port=settings.port, token=settings.token,
-                         character={"id": character.id, "name": character.name}, announce=context.announce)
+                         character={"id": character.id, "name": character.name}, announce=context.announce,
+                         routes=context.routes)

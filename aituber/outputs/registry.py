@@ -16,6 +16,7 @@ OUTPUTS: dict[str, str] = {
     "transcript": "aituber.outputs.transcript:create_output",
     "console": "aituber.outputs.console:create_output",
     "overlay": "aituber.outputs.overlay:create_output",
+    "control": "aituber.outputs.control:create_output",
     "mqtt": "aituber.outputs.mqtt:create_output",
     "obs": "aituber.outputs.obs:create_output",
     "voice": "aituber.outputs.voice:create_output",

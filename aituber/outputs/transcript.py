@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from aituber.core.chatlog import comment_to_record
 from aituber.core.events import (
+    CommandExecuted,
     CommentSeen,
     CommentSelected,
     CommentSkipped,
@@ -65,6 +66,9 @@ def event_to_record(event: Event, now: float | None = None) -> dict[str, Any] | 
                     "play_start": round(event.started_at, 4), "play_end": round(event.ended_at, 4),
                     "duration_s": round(event.duration_s, 4), "stopped": event.stopped,
                     **({"silent_reason": event.silent_reason} if event.silent_reason else {})}
+        case CommandExecuted():
+            return {"type": "command", "time": now, "command": event.command, "arg": event.arg,
+                    "source": event.source, "author": event.author, "ok": event.ok, "detail": event.detail}
         case VoiceStatus(engine=engine, available=available, detail=detail):
             return {"type": "voice", "time": now, "engine": engine, "available": available, "detail": detail}
         case RunEnded():

@@ -17,7 +17,7 @@ from aituber.core.director import (
     Wait,
     thanks_names,
 )
-from aituber.core.events import CommentSeen, CommentSkipped, StatusChanged
+from aituber.core.events import CommandExecuted, CommentSeen, CommentSkipped, StatusChanged
 from aituber.core.moderation import ModerationSettings, Moderator
 from aituber.core.selection import IdleTalk, QueueSettings, SelectionQueue
 
@@ -53,8 +53,9 @@ def test_a_moderators_command_is_returned_not_queued():
     events, command = d.accept(mod, now=1.0)
     assert command == Command("pause", "", "chat", "mod")
     assert events[-1] == CommentSkipped(mod, "command")
-    assert d.execute(command, now=1.0) == [StatusChanged("paused")]
-    assert d.execute(command, now=1.0) == []  # already paused: no second status
+    assert d.execute(command, now=1.0) == [StatusChanged("paused"), CommandExecuted("pause", "", "chat", "mod")]
+    # Already paused: no second status, and the command says it changed nothing.
+    assert d.execute(command, now=1.0) == [CommandExecuted("pause", "", "chat", "mod", True, "already paused")]
 
 
 def test_say_comes_first_then_thanks_then_answers():
@@ -86,7 +87,8 @@ def test_paused_waits_with_comments_queued_and_resume_answers_them():
     d.accept(comment(1), now=0.0)
     assert d.next(now=1.0)[0] == Wait(1.0 + POLL_S)
     assert len(d.queue) == 1
-    assert d.execute(Command("resume", "", "chat"), now=1.0) == [StatusChanged("online")]
+    assert d.execute(Command("resume", "", "chat"), now=1.0) == [StatusChanged("online"),
+                                                                 CommandExecuted("resume", "", "chat")]
     assert d.next(now=1.0)[0] == Answer(comment(1))
 
 
@@ -95,7 +97,8 @@ def test_ban_blocks_the_viewer_and_drops_their_queued_comments():
     d.accept(comment(1, "うざい", name="荒らし"), now=0.0)
     d.accept(comment(2, "こんばんは"), now=0.0)
     events = d.execute(Command("ban", "荒らし", "chat"), now=0.0)
-    assert events == [CommentSkipped(comment(1, "うざい", name="荒らし"), "blocked_viewer")]
+    assert events == [CommentSkipped(comment(1, "うざい", name="荒らし"), "blocked_viewer"),
+                      CommandExecuted("ban", "荒らし", "chat", "", True, "1 waiting comment(s) dropped")]
     assert d.accept(comment(3, "また来た", name="荒らし"), now=1.0)[0][-1].reason == "blocked_viewer"
     assert d.next(now=1.0)[0] == Answer(comment(2, "こんばんは"))
 
