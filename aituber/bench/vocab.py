@@ -242,7 +242,7 @@ def report(r: dict) -> str:
              "the two models taking turns",
              f"load average {r['load_before']['load_average_1m']} before, {r['load_after']['load_average_1m']} "
              f"after, on {r['load_before']['cpus']} CPUs", "",
-             f"| | full | trimmed | trimmed / full |", "| --- | ---: | ---: | ---: |"]
+             "| | full | trimmed | trimmed / full |", "| --- | ---: | ---: | ---: |"]
     for label, key, unit in rows:
         a, b = f.get(key), t.get(key)
         ratio = f"{b / a:.2f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a else "-"

@@ -192,6 +192,21 @@ async def close_outputs(outputs: Sequence[Output], timeout_s: float = 5.0) -> No
             log.exception("output %s failed to close", output.name)
 
 
+async def wait_run_end(task: asyncio.Task[None] | None, done: asyncio.Event, timeout_s: float,
+                       late: str) -> None:
+    """For an output's `close()` once it has told its `run()` loop to stop: wait until the loop has
+    finished (`done`), or past `timeout_s` log `late` and cancel it."""
+    if task is None or task.done():
+        return
+    try:
+        async with asyncio.timeout(timeout_s):
+            await done.wait()
+    except TimeoutError:
+        log.warning("%s", late)
+        task.cancel()
+        await asyncio.wait((task,), timeout=2)
+
+
 async def run_output(output: Output) -> None:
     """An output's background task: its failure is logged, never taken to the TaskGroup."""
     try:

@@ -21,7 +21,7 @@ import aiomqtt
 from aituber.core.events import CommandExecuted, Event
 from aituber.core.messages import command_message, event_to_message
 from aituber.errors import ConfigError
-from aituber.outputs.base import OutputBase, OutputContext
+from aituber.outputs.base import OutputBase, OutputContext, wait_run_end
 from aituber.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -257,16 +257,8 @@ class MqttOutput(OutputBase):
         Past `timeout_s` the run task is cancelled (the broker then publishes the last will)."""
         self._stopping.set()
         self._wake.set()
-        task = self._run_task
-        if task is None or task.done():
-            return
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self._done.wait()
-        except TimeoutError:
-            log.warning("mqtt: could not say offline within %g s; leaving it to the last will", timeout_s)
-            task.cancel()
-            await asyncio.wait((task,), timeout=2)
+        await wait_run_end(self._run_task, self._done, timeout_s,
+                           f"mqtt: could not say offline within {timeout_s:g} s; leaving it to the last will")
 
 
 def create_output(context: OutputContext) -> MqttOutput | None:

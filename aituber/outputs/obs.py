@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from aituber.config import ObsConfig
 from aituber.core.events import Event, ReplyCancelled, ReplyEnded, ReplyStarted, StatusChanged
 from aituber.errors import AituberError, ConfigError
-from aituber.outputs.base import OutputBase, OutputContext
+from aituber.outputs.base import OutputBase, OutputContext, wait_run_end
 from aituber.settings import ObsSettings
 
 log = logging.getLogger(__name__)
@@ -384,16 +384,8 @@ class ObsOutput(OutputBase):
         disconnect and let `run` return; past `timeout_s` the run task is cancelled."""
         self._stopping.set()
         self._wake.set()
-        task = self._run_task
-        if task is None or task.done():
-            return
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self._done.wait()
-        except TimeoutError:
-            log.warning("obs: could not finish within %g s; leaving OBS as it is", timeout_s)
-            task.cancel()
-            await asyncio.wait((task,), timeout=2)
+        await wait_run_end(self._run_task, self._done, timeout_s,
+                           f"obs: could not finish within {timeout_s:g} s; leaving OBS as it is")
 
 
 def create_output(context: OutputContext) -> ObsOutput | None:
