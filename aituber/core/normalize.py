@@ -32,6 +32,7 @@ __all__ = [
     "char_class",
     "chars_folding_to",
     "fold",
+    "katakana_to_hiragana",
     "name_key",
     "normalize",
     "normalize_spans",
@@ -162,6 +163,14 @@ def fold(text: str) -> str:
             break
         folded = _translate(cased, _FOLD_BMP, _FOLD_MAP)
     return folded
+
+
+_KATAKANA_TO_HIRAGANA = {cp: cp - 0x60 for cp in range(0x30A1, 0x30F7)}
+
+
+def katakana_to_hiragana(text: str) -> str:
+    """ァ..ヶ as ぁ..ゖ, nothing else changed (for patterns and names, which must keep their syntax)."""
+    return text.translate(_KATAKANA_TO_HIRAGANA)
 
 
 def strip_invisible(text: str) -> str:

@@ -14,7 +14,8 @@ from typing import Protocol
 
 import regex
 
-from aituber.core.moderation import Moderator, OutputVerdict
+from aituber.core.moderation import Moderator
+from aituber.core.ngwords import OutputVerdict
 from aituber.core.normalize import normalize_spans
 
 

@@ -5,14 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aituber.core.comment import Author, Comment, CommentKind
-from aituber.core.moderation import (
-    SKIP_REASONS,
-    ModerationSettings,
-    Moderator,
-    NgMatcher,
-    load_builtin_ng_words,
-    neutralize_prompt_text,
-)
+from aituber.core.injection import neutralize_prompt_text
+from aituber.core.moderation import SKIP_REASONS, ModerationSettings, Moderator
+from aituber.core.ngwords import NgMatcher, load_builtin_ng_words
 from aituber.core.normalize import normalize, squash
 from aituber.errors import ConfigError
 
@@ -446,7 +441,7 @@ LOOKBEHIND_ENTRIES = ["(?<!と)ころす(?!け)", "(?<![あおかくこたとな
 def test_leading_lookbehind_rewrite_matches_the_same(text: str) -> None:
     import re
 
-    from aituber.core.moderation import _literal_first
+    from aituber.core.ngwords import _literal_first
 
     for pattern in LOOKBEHIND_ENTRIES:
         rewritten = _literal_first(pattern)
