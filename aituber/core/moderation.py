@@ -110,20 +110,20 @@ class Moderator:
 
     # -- NG --
 
-    def ng_patterns(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """All NG patterns in use (see `NgMatcher.patterns`)."""
-        return self._ng.patterns()
-
     def ng_hits(self, text: str) -> tuple[str, ...]:
         """The NG entries (built-in and per-character) that `text` contains."""
-        return self._ng.hits(normalize(text))
+        return self._ng.hits(text)
+
+    def pending_start(self, text: str) -> int:
+        """Where the unfinished tail of a streaming reply starts (see `NgMatcher.pending_start`)."""
+        return self._ng.pending_start(text)
 
     def _is_ng_name(self, name: str) -> bool:
         found = self._ng_names.get(name)
         if found is None:
             if len(self._ng_names) >= 65536:
                 self._ng_names.clear()
-            found = self._ng_names[name] = self._ng.matches(normalize(name))
+            found = self._ng_names[name] = self._ng.matches(name)
         return found
 
     # -- blocking --
@@ -167,7 +167,7 @@ class Moderator:
         normalized = normalize(text)
         if not normalized and not strip_invisible(text).strip():
             return "empty" if is_text else None  # only invisible characters
-        if self._ng.matches(normalized):
+        if self._ng.matches(text, normalized):
             return "ng_word"
         if looks_like_injection(text, normalized):
             return "injection"

@@ -32,6 +32,7 @@ __all__ = [
     "char_class",
     "chars_folding_to",
     "fold",
+    "is_attached",
     "katakana_to_hiragana",
     "name_key",
     "normalize",
@@ -217,7 +218,7 @@ def squash(normalized: str) -> str:
     return normalized.replace(" ", "")
 
 
-def _is_attached(ch: str) -> bool:
+def is_attached(ch: str) -> bool:
     """Characters that belong to the one before them (marks, half-width voicing marks, jamo vowels)."""
     cp = ord(ch)
     return (
@@ -246,7 +247,7 @@ def normalize_spans(text: str) -> tuple[str, tuple[Span, ...]]:
             i += 1
             continue
         j = i + 1
-        while j < n and _is_attached(text[j]):
+        while j < n and is_attached(text[j]):
             j += 1
         units.extend((ch, i, j) for ch in fold(text[i:j]))
         i = j
