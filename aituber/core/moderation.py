@@ -49,6 +49,11 @@ class ModerationSettings:
     """Longer comments are skipped "too_long" unless `truncate_long`; 0 = no limit."""
     truncate_long: bool = False
     """True: keep long comments, but `prompt_text` truncates them to `max_comment_chars`."""
+    max_moderated_chars: int = 2000
+    """Hard cap on what is moderated at all, whatever `max_comment_chars` says (YouTube allows 200):
+    a longer comment is skipped "too_long" before any matching, except from the owner, moderators and
+    paid messages, which are moderated and prompted on their first `max_moderated_chars` characters only.
+    A longer viewer name is "ng_name"."""
     ng_words: tuple[str, ...] = ()
     """Per-character NG list: plain words, or regular expressions written as "re:PATTERN"."""
     use_builtin_ng_words: bool = True
@@ -156,11 +161,19 @@ class Moderator:
             return "blocked_viewer"
         text = comment.text
         is_text = comment.kind is _TEXT
+        exempt = privileged or comment.kind.is_paid
+        limit = s.max_moderated_chars
+        if len(text) > limit or (
+            not exempt and s.max_comment_chars > 0 and len(text) > s.max_comment_chars and not s.truncate_long
+        ):
+            if not exempt:
+                return "too_long"  # before any work that grows with the text
+            text = text[:limit]
         if not text or text.isspace():
             if is_text:
                 return "empty"
             text = ""
-        if author.name and self._is_ng_name(author.name):
+        if author.name and (len(author.name) > limit or self._is_ng_name(author.name)):
             return "ng_name"
         if not text:
             return None  # a membership or sticker without a message
@@ -171,10 +184,8 @@ class Moderator:
             return "ng_word"
         if looks_like_injection(text, normalized):
             return "injection"
-        if privileged or comment.kind.is_paid:
+        if exempt:
             return None
-        if s.max_comment_chars > 0 and len(text) > s.max_comment_chars and not s.truncate_long:
-            return "too_long"
         if s.block_urls and has_url(text, normalized):
             return "url"
         key = squash(normalized)
@@ -272,7 +283,8 @@ class Moderator:
 
     def prompt_text(self, comment: Comment) -> str:
         """The comment text made safe for the prompt: template markers neutralised, truncated."""
-        return neutralize_prompt_text(comment.text, self.settings.max_comment_chars, self.settings.character_name)
+        s = self.settings
+        return neutralize_prompt_text(comment.text[: s.max_moderated_chars], s.max_comment_chars, s.character_name)
 
     # -- replies --
 

@@ -109,18 +109,15 @@ def _spot_patterns(open_end: bool) -> tuple[re.Pattern[str], re.Pattern[str]]:
 
 _SPOTS = {False: _spot_patterns(False), True: _spot_patterns(True)}
 _EVASION_GATE = re.compile(
-    f"[{re.escape(_MASK_SYMBOLS)}{''.join(_HOMOGLYPHS)}]"
-    f"|[{_LOOKALIKES}](?=[{_KATAKANA}{_LOOKALIKES}]|\\Z)|(?<=[{_KATAKANA}])[{_LOOKALIKES}]"
-    f"|(?<=[{_LATIN}])(?:[{_PUNCTUATION}](?=[{_LATIN}]|\\s)|[$＄@＠])",
-    re.IGNORECASE,
-)
-"""Cheap test for `evasion_form`: most chat has none of these, and is matched as it is."""
+    f"[{re.escape(_MASK_SYMBOLS)}{''.join(_HOMOGLYPHS)}{_LOOKALIKES}$＄@＠]|[{_LATIN}][!！|｜](?:[{_LATIN}]|\\s)"
+).search
+"""A cheap test for `evasion_form` (one character-class scan): most chat has none of these."""
 
 
 def evasion_form(text: str, open_end: bool = False) -> str | None:
     """`text` with dodging characters read as the letters they stand for (see the module docstring),
     one character for one, so indices stay valid; None when there is nothing to read differently."""
-    if _EVASION_GATE.search(text) is None:
+    if _EVASION_GATE(text) is None:
         return None
     form = text.translate(_EVASION_TABLE)
     lookalike, punctuation = _SPOTS[open_end]
@@ -235,6 +232,13 @@ def _latin_tolerant(pattern: str) -> str:
             if escape == "\\b" and not any(lookaround_depth):
                 following = pattern[i + 2 : i + 3]
                 leading = bool(following) and (following.isalnum() or following in "([")
+                letter = following.lower()
+                if leading and "a" <= letter <= "z" and pattern[i + 3 : i + 4] not in tuple(_QUANTIFIER):
+                    # "\\bk" -> "k(?<![a-z]k)k*": starting with a literal keeps the combined search fast
+                    out.append(f"{letter}(?<![a-z]{letter}){letter}*")
+                    i += 3
+                    previous_letter = True
+                    continue
                 # A trailing boundary lets laughter follow: "retardwww", "kysｗｗ".
                 out.append("(?<![a-z])" if leading else "(?=w*(?![a-z]))")
             else:
@@ -311,19 +315,6 @@ def _latin_tolerant(pattern: str) -> str:
 _LEADING_LOOKBEHIND = re.compile(
     r"^\(\?<([!=])((?:\[[^\]\\]*\]|[^()\[\]\\.^$*+?{}|])+)\)([^()\[\]\\.^$*+?{}|])(?![*+?{])"
 )
-_ASCII_ANCHORED = re.compile(r"^(?:\\b)?(?:([a-z0-9])|\(\?:([a-z0-9]+(?:\|[a-z0-9]+)*)\))(?![*?{])", re.IGNORECASE)
-"""A regex entry that can only start on one of a few ASCII letters or digits ("\\bkorosu\\b")."""
-
-
-def _first_chars(pattern: str) -> str:
-    """The characters an ASCII-anchored pattern can start on (lower case), or "" if it is not one."""
-    m = _ASCII_ANCHORED.match(pattern)
-    if m is None:
-        return ""
-    firsts = (m[1] if m[1] else "".join(alt[0] for alt in m[2].split("|"))).lower()
-    return "".join(sorted(set(firsts)))
-
-
 def _literal_first(pattern: str) -> str:
     """ "(?<!と)ころす" -> "こ(?<!とこ)ろす": the same matches, but starting with a literal, which the
     regex engine can rule out at a position with one comparison."""
@@ -342,8 +333,6 @@ class _Entry:
     pattern: re.Pattern[str]
     """Plain entries: on squashed text; regex entries: on normalised text."""
     plain: bool
-    first_chars: str = ""
-    """For a regex that can only start on one of a few ASCII characters: those ("k" for "\\bkorosu\\b")."""
     word: str = ""
     """For a plain entry: the entry normalised, without spaces."""
     masked: re.Pattern[str] | None = None
@@ -368,7 +357,6 @@ def _compile_entries(entries: Iterable[str], origin: str) -> list[_Entry]:
                     f"{origin}, entry {number} ({entry!r}): not a valid regular expression: {exc}; "
                     "fix it or drop the 're:' prefix to match it as a plain word"
                 ) from exc
-            first_chars = _first_chars(folded)
             body = _literal_first(_latin_tolerant(folded))
             if _needs_ignorecase(body):
                 body = f"(?i:{body})"
@@ -389,11 +377,10 @@ def _compile_entries(entries: Iterable[str], origin: str) -> list[_Entry]:
             masked = re.compile("|".join(_plain_pattern(v) for v in variants)) if variants else None
             key = (True, word)
             plain = True
-            first_chars = ""
         if key in seen:
             continue
         seen.add(key)
-        compiled.append(_Entry(entry, pattern, plain, first_chars, word, masked))
+        compiled.append(_Entry(entry, pattern, plain, word, masked))
     return compiled
 
 
@@ -406,12 +393,11 @@ def _alternation(patterns: Iterable[str]) -> str:
     return "|".join(f"(?:{p})" if "|" in p else p for p in sorted(patterns, key=len, reverse=True))
 
 
-def _searcher(entries: list[_Entry], first_chars: str = "") -> _Searcher | None:
+def _searcher(entries: list[_Entry]) -> _Searcher | None:
     """One search over all `entries`, or None when there are none.
 
     The entries form one alternation, each wrapped in a group only if it has a "|" of its own: when every
     alternative starts with a literal, the regex engine scans for their first characters at C speed.
-    With `first_chars` (what every entry must start on), a character-class search gates the alternation.
     """
     if not entries:
         return None
@@ -423,14 +409,7 @@ def _searcher(entries: list[_Entry], first_chars: str = "") -> _Searcher | None:
             return next((m for e in entries if (m := e.pattern.search(text)) is not None), None)
 
         return search_each
-    if not first_chars:
-        return combined
-    gate = re.compile(f"[{re.escape(first_chars)}]").search
-
-    def gated(text: str) -> object:
-        return combined(text) if gate(text) is not None else None
-
-    return gated
+    return combined
 
 
 # --- words around a hit (morphological analysis) --------------------------------------------------------
@@ -535,6 +514,7 @@ class _Hit:
 _TRAILING_STRETCH = re.compile("[ーｰ〜~ぁぃぅぇぉァィゥェォｧｨｩｪｫ]+|([あいうえおアイウエオ])\\1+")
 """What stretches the last vowel of a word: "死ねーー", "死ねぇぇ", "しねええ" (one え is a word: しねえ = しない)."""
 _SEPARATOR_CHAR = regex.compile(r"[\p{P}\p{S}\p{Z}\p{Cc}\p{Cf}]")
+_LATIN_LETTER = re.compile("[a-z]").search
 _KANA = re.compile("[\u3041-\u3096\u30a1-\u30fa\uff66-\uff9d]")
 _VOICING_MARKS = ("\u3099", "\u309a")
 _JAPANESE = re.compile("[\u3041-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f]")
@@ -594,23 +574,24 @@ class NgMatcher:
         # A backreference (\1) would point at another entry's group inside a combined pattern.
         self._isolated = [e.pattern.search for e in self._regex if _BACKREFERENCE.search(e.pattern.pattern)]
         combinable = [e for e in self._regex if not _BACKREFERENCE.search(e.pattern.pattern)]
-        self._ascii = [e for e in combinable if e.first_chars]
-        self._other = [e for e in combinable if not e.first_chars]
-        firsts = "".join(sorted({ch for e in self._ascii for ch in e.first_chars}))
+        # Latin entries ("\\bkorosu\\b") are searched on their own, only in text with Latin letters.
+        latin = [e for e in combinable if e.source[len(_REGEX_PREFIX) :].isascii()]
+        other = [e for e in combinable if e not in latin]
         trie = _plain_trie_pattern(e.word for e in self._plain) if self._plain else ""
         self._plain_search = re.compile(trie).search if trie else None
+        self._latin_search = _searcher(latin)
+        self._other_search = _searcher(other)
         self._masked_search: _Searcher | None = None  # compiled on first use: masks are rare
         # Text without spaces (most Japanese chat) is its own squashed form: one search covers plain
         # entries and the other regexes at once.
         self._unspaced_search: _Searcher | None = None
-        if trie and self._other:
+        parts = [p for p in (trie, _alternation(e.pattern.pattern for e in other)) if p]
+        if parts:
             try:
-                others = _alternation(e.pattern.pattern for e in self._other)
-                self._unspaced_search = re.compile(f"{trie}|{others}").search
-            except re.error:
+                self._unspaced_search = re.compile("|".join(parts)).search
+            except re.error:  # e.g. inline global flags in one entry
                 self._unspaced_search = None
-        self._ascii_search = _searcher(self._ascii, firsts)
-        self._other_search = _searcher(self._other)
+        self._verified: dict[str, bool] = {}
         self._allow = tuple(dict.fromkeys(w for w in (normalize(a).replace(" ", "") for a in allow) if w))
         self._allow_pattern = (
             re.compile("(?=(" + "|".join(map(re.escape, sorted(self._allow, key=len, reverse=True))) + "))")
@@ -641,26 +622,25 @@ class NgMatcher:
                 return True
         else:
             plain, other = self._plain_search, self._other_search
-            squashed = normalized.replace(" ", "")
-            if plain is not None and plain(squashed) is not None:
+            if plain is not None and plain(normalized.replace(" ", "")) is not None:
                 return True
             if other is not None and other(normalized) is not None:
                 return True
+        latin = self._latin_search
+        if latin is not None and _LATIN_LETTER(normalized) is not None and latin(normalized) is not None:
+            return True
         if _HOLE in normalized:
             if self._masked_search is None:
                 variants = [v for e in self._plain for v in _masked_variants(e.word)]
                 self._masked_search = re.compile(_plain_trie_pattern(variants)).search if variants else bool
             if self._masked_search(normalized.replace(" ", "")):
                 return True
-        ascii_ = self._ascii_search
-        if ascii_ is not None and ascii_(normalized) is not None:
-            return True
         return any(search(normalized) for search in self._isolated) if self._isolated else False
 
-    def _may_match(self, text: str, normalized: str | None = None) -> tuple[bool, str | None]:
+    def _may_match(self, text: str) -> tuple[bool, str | None]:
         """(whether a surface search hits, the evasion form of `text` or None)."""
         form = evasion_form(text)
-        if self._surface(normalize(text) if normalized is None else normalized):
+        if self._surface(normalize(text)):
             return True, form
         return (form is not None and self._surface(normalize(form))), form
 
@@ -752,10 +732,19 @@ class NgMatcher:
 
     def matches(self, text: str, normalized: str | None = None) -> bool:
         """Whether `text` holds an NG word. `normalized` (`normalize(text)`) may be passed when known."""
-        may, form = self._may_match(text, normalized)
-        if not may:
-            return False
-        return any(self._accepted(text, hit) for hit in self._surface_hits(text, form))
+        if not self._surface(normalize(text) if normalized is None else normalized):
+            if _EVASION_GATE(text) is None:
+                return False  # most chat ends here
+            form = evasion_form(text)
+            if form is None or not self._surface(normalize(form)):
+                return False
+        found = self._verified.get(text)
+        if found is None:
+            if len(self._verified) >= 4096:  # spam repeats itself: remember the latest verdicts
+                self._verified.clear()
+            hits = self._surface_hits(text, evasion_form(text))
+            found = self._verified[text] = any(self._accepted(text, hit) for hit in hits)
+        return found
 
     def hits(self, text: str) -> tuple[str, ...]:
         """The entries (as written) found in `text`."""

@@ -480,3 +480,64 @@ def test_regex_entries_with_backreferences_keep_their_meaning() -> None:
     assert matcher.matches(normalize("qzz"))
     assert not matcher.matches(normalize("abxcd"))
     assert not matcher.matches(normalize("qz q"))
+
+
+# --- a huge comment costs no more than a short one (issue 14: a 5 MB line took 0.65 s and +400 MB) -------
+
+
+@pytest.fixture
+def folded_lengths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of every text folded for matching from now on (normalisation's first step)."""
+    import aituber.core.normalize as normalize_module
+
+    lengths: list[int] = []
+    fold = normalize_module.fold
+
+    def spy(text: str) -> str:
+        lengths.append(len(text))
+        return fold(text)
+
+    monkeypatch.setattr(normalize_module, "fold", spy)
+    normalize.cache_clear()
+    return lengths
+
+
+HUGE = "こんにちは、今日も配信ありがとう！" * 300_000  # 5.1 million characters, one line
+
+
+def test_a_huge_comment_is_too_long_before_any_matching(folded_lengths: list[int]) -> None:
+    import tracemalloc
+
+    m = Moderator(ModerationSettings(max_comment_chars=0))  # even with no per-comment limit
+    huge = comment(HUGE)
+    folded_lengths.clear()
+    tracemalloc.start()
+    assert m.check(huge, 0.0) == "too_long"
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert folded_lengths == [] and peak < 100_000
+
+
+@pytest.mark.parametrize(
+    ("author", "kind"), [(OWNER, CommentKind.TEXT), (VIEWER, CommentKind.SUPER_CHAT)], ids=["owner", "super_chat"]
+)
+def test_a_huge_paid_or_owner_comment_is_moderated_on_its_head_only(
+    folded_lengths: list[int], author: Author, kind: CommentKind
+) -> None:
+    import tracemalloc
+
+    m = Moderator(ModerationSettings(max_moderated_chars=2000))
+    huge, huge_ng = comment(HUGE, author, kind, 500.0), comment("死ね" + HUGE, author, kind, 500.0)
+    tracemalloc.start()
+    assert m.check(huge, 0.0) is None
+    assert m.check(huge_ng, 1.0) == "ng_word"
+    prompt = m.prompt_text(huge)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert folded_lengths and max(folded_lengths) <= 2000
+    assert len(prompt) == 200 and peak < 2_000_000
+
+
+def test_a_huge_name_is_an_ng_name_without_matching(folded_lengths: list[int], mod: Moderator) -> None:
+    assert mod.check(comment("こんにちは", Author(name="な" * 1_000_000)), 0.0) == "ng_name"
+    assert all(n < 1000 for n in folded_lengths)
