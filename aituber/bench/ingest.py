@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import os
 import random
 import sys
 import time
@@ -134,16 +135,19 @@ def run_ingest_bench(n: int = 100_000) -> dict[str, object]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     n = int(args[0]) if args else 100_000
     result = run_ingest_bench(n)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"ingest: {result['comments_per_s']:,} comments/s per CPU second, {result['wall_comments_per_s']:,} wall"
-        f" ({result['comments']:,} comments, {result['unique_texts']:,} distinct texts, one core)"
+        f" ({result['comments']:,} comments, {result['unique_texts']:,} distinct texts, one core;"
+        f" load average {load:.2f} on {os.cpu_count()} CPUs)"
     )
     print(f"  passed {result['passed']:,}; skipped {result['skipped']}; queue {result['queue_drops']}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -740,10 +740,12 @@ class NgMatcher:
                 return False
         found = self._verified.get(text)
         if found is None:
-            if len(self._verified) >= 4096:  # spam repeats itself: remember the latest verdicts
-                self._verified.clear()
             hits = self._surface_hits(text, evasion_form(text))
-            found = self._verified[text] = any(self._accepted(text, hit) for hit in hits)
+            found = any(self._accepted(text, hit) for hit in hits)
+            if len(text) <= 256:  # spam repeats itself: remember the latest short verdicts
+                if len(self._verified) >= 4096:
+                    self._verified.clear()
+                self._verified[text] = found
         return found
 
     def hits(self, text: str) -> tuple[str, ...]:
