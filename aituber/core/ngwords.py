@@ -646,9 +646,10 @@ class NgMatcher:
 
     # -- hits with their place in the text (steps 2 and 3) --
 
-    def _candidates(self, form: str) -> Iterator[tuple[int, int, int, _Entry, bool]]:
-        """Every surface hit in `form` (text or its evasion form): (start, start without a repeated
-        first letter, end, entry, whether the word was stretched or masked, which is deliberate).
+    def _candidates(self, form: str) -> Iterator[tuple[int, tuple[int, ...], int, _Entry, bool]]:
+        """Every surface hit in `form` (text or its evasion form): (start, the later starts it may have
+        when its first letter is repeated, end, entry, whether the word was stretched or masked, which
+        is deliberate).
 
         A repeated first letter may belong to the word before: "ねえ、エロ動画" matches "えエロ動画"."""
         normalized, spans = normalize_spans(form)
@@ -660,31 +661,32 @@ class NgMatcher:
                 matched = m[0]
                 extra = len(matched) - len(matched.lstrip(matched[0])) - first_run
                 start, end = spans[keep[m.start()]][0], spans[keep[m.end() - 1]][1]
-                yield start, spans[keep[m.start() + extra]][0], end, entry, _is_stretched(matched, entry.word)
+                later = tuple(spans[keep[m.start() + j]][0] for j in range(1, extra + 1))
+                yield start, later, end, entry, _is_stretched(matched, entry.word)
             if entry.masked is not None and _HOLE in squashed:
                 for m in entry.masked.finditer(squashed):
                     matched = m[0]
                     extra = len(matched) - len(matched.lstrip(matched[0])) - first_run
                     start, end = spans[keep[m.start()]][0], spans[keep[m.end() - 1]][1]
-                    yield start, spans[keep[m.start() + extra]][0], end, entry, True
+                    later = tuple(spans[keep[m.start() + j]][0] for j in range(1, extra + 1))
+                    yield start, later, end, entry, True
         for entry in self._regex:
             for m in entry.pattern.finditer(normalized):
                 if m.end() > m.start():
                     start = spans[m.start()][0]
-                    yield start, start, spans[m.end() - 1][1], entry, False
+                    yield start, (), spans[m.end() - 1][1], entry, False
 
     def _surface_hits(self, text: str, form: str | None) -> list[_Hit]:
         hits: list[_Hit] = []
         for source_text in (text, form):
             if source_text is None:
                 continue
-            for start, trimmed, end, entry, stretched in self._candidates(source_text):
+            for start, later, end, entry, stretched in self._candidates(source_text):
                 span = text[start:end]
                 deliberate = stretched or (source_text is not text and source_text[start:end] != span)
                 check = _JAPANESE.search(span) is not None and not deliberate
                 hits.append(_Hit(start, end, entry.source, check, source_text, entry.word))
-                if trimmed != start:
-                    hits.append(_Hit(trimmed, end, entry.source, check, source_text, entry.word))
+                hits += [_Hit(other, end, entry.source, check, source_text, entry.word) for other in later]
         return hits
 
     def _allowed(self, hit: _Hit) -> bool:
@@ -827,7 +829,7 @@ class NgMatcher:
         masked = self.mask(text)[0]
         if masked is not None and masked != text:  # hits that only the masked text has
             for form in (masked, evasion_form(masked, open_end=True)):
-                for start, _trimmed, end, _entry, _stretched in self._candidates(form) if form is not None else ():
+                for start, _later, end, _entry, _stretched in self._candidates(form) if form is not None else ():
                     if end + _CONTEXT_CHARS > len(text):
                         hold = min(hold, start)
         return min(hold, len(text))
@@ -848,7 +850,7 @@ class NgMatcher:
             start = _first_partial(other, normalized)
             if start is not None:
                 hold = min(hold, spans[start][0])
-            for start, _trimmed, end, _entry, _stretched in self._candidates(form):
+            for start, _later, end, _entry, _stretched in self._candidates(form):
                 if end + _CONTEXT_CHARS > len(text):
                     hold = min(hold, start)
         return hold

@@ -47,7 +47,7 @@ def split(text, cuts):
     return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(WORDS), max_size=12), st.data())
 def test_nothing_shown_contains_an_ng_word(words, data):
     text = "".join(words)
