@@ -9,14 +9,15 @@ How a text is matched:
    repeats) and, when the text holds characters viewers use to dodge filters, over its *evasion form*:
    伏字 masks (○ 〇 ◯ ● × ＊ ...) read as a hidden letter, Cyrillic/Greek look-alikes as Latin letters,
    kanji that look like katakana (口 力 工 二 夕 卜 ...) as that katakana where they stand among
-   katakana, "@ $ ! |" inside Latin words as letters. Plain entries tolerate repeated letters and
+   katakana, "@ $ ! |" after a Latin letter as letters. Plain entries tolerate repeated letters and
    long-vowel marks, small っ and small vowels inside the word ("しーね", "きっもい"); regex entries
    tolerate repeated Latin letters and digits for letters ("k0r0su"), and their `\\b` means a Latin-run
    boundary, whatever script touches the word ("お前korosu", "fuck youだよ").
 2. Most chat stops there. A Japanese hit is then checked against the words around it with the
    morphological analyser: a hit that starts inside a longer word (こころ|すっきり, パチンコ, 途中|出し)
-   or that is only particles after a predicate (楽しいです|し|ね) is not an NG word. Latin hits and
-   deliberate evasions (masks, look-alikes, separators inside the word) skip this check.
+   or that is only particles right after a predicate (楽しいです|し|ね) is not an NG word; separators
+   inside a hit are read as absent ("少し、ねむい" is 少し|ねむい). Latin hits and deliberate evasions
+   (masks, look-alikes, stretch marks or repeated letters inside the word) skip this check.
 3. Known near misses (aituber/data/ng_allow_ja.txt: いちまんこ = 一万個, ...) covering a hit clear it.
 
 The check in step 2 only reads `_CONTEXT_CHARS` characters each side of a hit, so a hit's verdict is
@@ -85,9 +86,8 @@ _HOMOGLYPHS = {
 _HOMOGLYPHS |= {k.upper(): v for k, v in _HOMOGLYPHS.items() if k.upper() != k}
 _LOOKALIKE_KANJI = {
     "口": "ロ", "力": "カ", "工": "エ", "二": "ニ", "夕": "タ", "卜": "ト", "八": "ハ", "千": "チ",
-    "一": "ー", "才": "オ", "匕": "ヒ", "乂": "メ", "斤": "斤",
+    "一": "ー", "才": "オ", "匕": "ヒ", "乂": "メ",
 }  # fmt: skip
-del _LOOKALIKE_KANJI["斤"]
 _LEET_PUNCTUATION = {"@": "a", "＠": "a", "$": "s", "＄": "s", "!": "i", "！": "i", "|": "l", "｜": "l"}
 
 _EVASION_TABLE = str.maketrans({**dict.fromkeys(_MASK_SYMBOLS, _HOLE), **_HOMOGLYPHS})
