@@ -465,7 +465,7 @@ def morphemes(text: str) -> tuple[Morpheme, ...] | None:
         if start < 0:  # cannot happen with MeCab's surfaces; be safe rather than wrong
             return None
         position = start + len(surface)
-        out.append((start, position, node.feature.pos1 or ""))
+        out.append((start, position, node.feature_raw.partition(",")[0]))  # pos1, without parsing every feature
     return tuple(out)
 
 
