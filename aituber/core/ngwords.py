@@ -35,10 +35,10 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
 
 import regex
 
+from aituber.core.morphemes import Morpheme, morphemes
 from aituber.core.normalize import Span, fold, is_attached, katakana_to_hiragana, normalize, normalize_spans
 from aituber.errors import ConfigError
 
@@ -418,57 +418,6 @@ _FUNCTION_WORDS = frozenset({"助詞", "助動詞"})
 _PREDICATES = frozenset({"動詞", "形容詞", "助動詞"})
 _INFLECTING = frozenset({"動詞", "形容詞", "助動詞"})
 _NOT_WORDS = frozenset({"補助記号", "空白", "記号"})
-_ANALYSER_UNSAFE = re.compile("[\x00\ud800-\udfff]")
-"""MeCab stops at NUL and cannot encode lone surrogates: both become a space (same length)."""
-
-Morpheme = tuple[int, int, str]
-"""(start, end, part of speech) of one word in the analysed text."""
-
-
-class _Analyser:
-    """fugashi (MeCab) with unidic-lite, loaded on first use; None when it cannot be loaded."""
-
-    _tagger: Any = None
-    _failed = False
-
-    @classmethod
-    def tagger(cls) -> Any:
-        if cls._tagger is None and not cls._failed:
-            try:
-                import fugashi
-                import unidic_lite
-
-                dicdir = unidic_lite.DICDIR
-                cls._tagger = fugashi.Tagger(f'-d "{dicdir}" -r "{dicdir}/mecabrc"')
-            except Exception as exc:  # a missing package or a broken dictionary: match on the surface
-                cls._failed = True
-                logger.warning(
-                    "Japanese morphological analyser unavailable (%s): NG words are matched on the surface only, "
-                    "which blocks more ordinary words; reinstall aituber's dependencies (fugashi, unidic-lite)",
-                    exc,
-                )
-        return cls._tagger
-
-
-@functools.lru_cache(maxsize=4096)
-def morphemes(text: str) -> tuple[Morpheme, ...] | None:
-    """The words of `text` as (start, end, part of speech), or None without the analyser."""
-    tagger = _Analyser.tagger()
-    if tagger is None:
-        return None
-    safe = _ANALYSER_UNSAFE.sub(" ", text)
-    out: list[Morpheme] = []
-    position = 0
-    for node in tagger(safe):
-        surface = node.surface
-        start = safe.find(surface, position)
-        if start < 0:  # cannot happen with MeCab's surfaces; be safe rather than wrong
-            return None
-        position = start + len(surface)
-        out.append((start, position, node.feature_raw.partition(",")[0]))  # pos1, without parsing every feature
-    return tuple(out)
-
-
 def _on_word_boundaries(text: str, words: tuple[Morpheme, ...], start: int, end: int, entry_word: str = "") -> bool:
     """Whether a hit [start, end) of `text` reads as a word of its own among `words`, the analysis of
     `text` (see the module docstring). A word that is the entry, or only repeats it (ばかばか), is a hit."""

@@ -7,6 +7,7 @@ import pytest
 from aituber.bench import moderation as bench
 from aituber.core.comment import Author, Comment, CommentKind
 from aituber.core.moderation import ModerationSettings, Moderator
+from aituber.core.morphemes import morphemes
 from aituber.core.ngwords import NgMatcher, builtin_matcher, evasion_form, load_builtin_allow_words
 from tests.core.ng_corpus.generate import benign_corpus, evasive_corpus
 
@@ -167,3 +168,26 @@ def test_names_are_matched_the_same_way() -> None:
 def test_paid_messages_are_matched_too() -> None:
     paid = Comment(id="p", author=VIEWER, text="ち○こ", kind=CommentKind.SUPER_CHAT, amount=500.0)
     assert open_moderator().check(paid, 0.0) == "ng_word"
+
+
+def test_morphemes_give_words_with_offsets_into_the_text() -> None:
+    text = "楽しいですしね、ｼﾈ"
+    words = morphemes(text)
+    assert words is not None
+    assert [text[start:end] for start, end, _ in words][:4] == ["楽しい", "です", "し", "ね"]
+    assert [pos for _, _, pos in words][:4] == ["形容詞", "助動詞", "助詞", "助詞"]
+    assert all(a[1] <= b[0] for a, b in zip(words, words[1:]))
+
+
+def test_without_the_analyser_matching_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aituber.core.morphemes as morphemes_module
+
+    monkeypatch.setattr(morphemes_module._Analyser, "_tagger", None)
+    monkeypatch.setattr(morphemes_module._Analyser, "_failed", True)
+    morphemes_module.morphemes.cache_clear()
+    try:
+        matcher = NgMatcher(["ころす"])
+        assert matcher.matches("ころすぞ")
+        assert matcher.matches("こころすっきり")  # more is blocked, nothing gets through
+    finally:
+        morphemes_module.morphemes.cache_clear()
