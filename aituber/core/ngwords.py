@@ -315,6 +315,18 @@ def _latin_tolerant(pattern: str) -> str:
 _LEADING_LOOKBEHIND = re.compile(
     r"^\(\?<([!=])((?:\[[^\]\\]*\]|[^()\[\]\\.^$*+?{}|])+)\)([^()\[\]\\.^$*+?{}|])(?![*+?{])"
 )
+_ANCHORED = re.compile(r"^\\b(?:([a-z])|\(\?:([a-z]+(?:\|[a-z]+)*)\))(?![*?{])", re.IGNORECASE)
+
+
+def _first_letters(pattern: str) -> str:
+    """The letters a Latin entry starting on a word boundary must start with ("k" for "\\bkys"; a first
+    letter is taken as written), or "" when that cannot be read from the pattern."""
+    m = _ANCHORED.match(pattern)
+    if m is None:
+        return ""
+    return (m[1] or "".join(branch[0] for branch in m[2].split("|"))).lower()
+
+
 def _literal_first(pattern: str) -> str:
     """ "(?<!と)ころす" -> "こ(?<!とこ)ろす": the same matches, but starting with a literal, which the
     regex engine can rule out at a position with one comparison."""
@@ -529,6 +541,10 @@ class NgMatcher:
         trie = _plain_trie_pattern(e.word for e in self._plain) if self._plain else ""
         self._plain_search = re.compile(trie).search if trie else None
         self._latin_search = _searcher(latin)
+        firsts = [_first_letters(e.source[len(_REGEX_PREFIX) :]) for e in latin]
+        self._latin_gate = (
+            re.compile(f"[{''.join(sorted(set(''.join(firsts))))}]").search if latin and all(firsts) else _LATIN_LETTER
+        )
         self._other_search = _searcher(other)
         self._masked_search: _Searcher | None = None  # compiled on first use: masks are rare
         # Text without spaces (most Japanese chat) is its own squashed form: one search covers plain
@@ -576,7 +592,7 @@ class NgMatcher:
             if other is not None and other(normalized) is not None:
                 return True
         latin = self._latin_search
-        if latin is not None and _LATIN_LETTER(normalized) is not None and latin(normalized) is not None:
+        if latin is not None and self._latin_gate(normalized) is not None and latin(normalized) is not None:
             return True
         if _HOLE in normalized:
             if self._masked_search is None:
