@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}")
         return 2
+    ingest: dict[str, object] | None = None
+    if args.ingest > 0:  # first, in a process that has done nothing else yet (as `aituber bench ingest`)
+        from aituber.bench.ingest import run_ingest_bench
+
+        ingest = run_ingest_bench(args.ingest)
     result = run_corpus(corpus)
     recall, fp_rate = float(result["recall"]), float(result["false_positive_rate"])  # type: ignore[arg-type]
     caught = round(recall * int(result["evasive"]))  # type: ignore[call-overload]
@@ -108,10 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         for text in blocked:
             print(f"  blocked: {text}")
     ok = recall >= RECALL_TARGET and fp_rate <= FALSE_POSITIVE_TARGET
-    if args.ingest > 0:
-        from aituber.bench.ingest import run_ingest_bench
-
-        ingest = run_ingest_bench(args.ingest)
+    if ingest is not None:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"ingest: {ingest['comments_per_s']:,} comments/s per CPU second, {ingest['wall_comments_per_s']:,} wall "
               f"({ingest['comments']:,} comments; load average {load:.2f} on {os.cpu_count()} CPUs)")
