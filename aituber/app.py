@@ -320,30 +320,31 @@ class Pipeline:
         reply that ended in "error"."""
         try:
             text = self.moderator.prompt_text(comment)
-            prompt = self._build_prompt(text, comment)
+            viewer = self.moderator.prompt_name(comment)
+            prompt = self._build_prompt(text, viewer, comment)
         except Exception:
             log.exception("the prompt for comment %s could not be built; skipped", comment.id)
             self.emit(CommentSkipped(comment, "engine_error"))
             return None
         ended = await self._reply(prompt, comment=comment)
         if ended.stop_reason in ("stop", "length"):
-            self._conversation.remember(text, comment.author.name, ended.text)
+            self._conversation.remember(text, viewer, ended.text)
         elif ended.stop_reason == "error":
             self.emit(CommentSkipped(comment, "engine_error"))
         return ended
 
-    def _build_prompt(self, text: str, comment: Comment) -> Prompt:
+    def _build_prompt(self, text: str, viewer: str, comment: Comment) -> Prompt:
         """The comment's prompt. If it cannot be built with the memory (a remembered exchange the
         tokenizer fails on would otherwise cost every later comment), the memory is let go."""
         conversation = self._conversation
         try:
-            return conversation.for_comment(text, comment.author.name)
+            return conversation.for_comment(text, viewer)
         except Exception:
             if not conversation.memory:
                 raise
             log.exception("the prompt for comment %s could not be built with the memory; forgetting it", comment.id)
             conversation.memory.clear()
-            return conversation.for_comment(text, comment.author.name)
+            return conversation.for_comment(text, viewer)
 
     async def _reply(self, source: Prompt | str, *, comment: Comment | None = None,
                      comment_id: str = "") -> ReplyEnded:

@@ -202,6 +202,7 @@ COMMENTS: dict[str, dict[str, str]] = {
         "near_duplicate_similarity": "0..1: how similar counts as the same",
         "flood_threshold": 'this many viewers posting the same text in flood_window_s: "flood"',
         "flood_window_s": "seconds",
+        "max_moderated_chars": "longer comments are too_long before any matching (owner/mod/paid: cut to this)",
     },
     "queue": {
         "max_size": "comments waiting at most",

@@ -62,6 +62,7 @@ class ModerationConfig(_Strict):
     near_duplicate_similarity: float = Field(0.8, gt=0, le=1)
     flood_threshold: int = Field(4, ge=0)
     flood_window_s: float = Field(30.0, ge=0)
+    max_moderated_chars: int = Field(2000, ge=1)
 
 
 class QueueConfig(_Strict):

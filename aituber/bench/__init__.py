@@ -15,4 +15,5 @@ BENCHES: dict[str, str] = {
     "remote": "aituber.bench.remote",
     "soak": "aituber.bench.soak",
     "vocab": "aituber.bench.vocab",
+    "moderation": "aituber.bench.moderation",
 }

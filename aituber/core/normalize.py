@@ -32,6 +32,8 @@ __all__ = [
     "char_class",
     "chars_folding_to",
     "fold",
+    "is_attached",
+    "katakana_to_hiragana",
     "name_key",
     "normalize",
     "normalize_spans",
@@ -164,6 +166,14 @@ def fold(text: str) -> str:
     return folded
 
 
+_KATAKANA_TO_HIRAGANA = {cp: cp - 0x60 for cp in range(0x30A1, 0x30F7)}
+
+
+def katakana_to_hiragana(text: str) -> str:
+    """ァ..ヶ as ぁ..ゖ, nothing else changed (for patterns and names, which must keep their syntax)."""
+    return text.translate(_KATAKANA_TO_HIRAGANA)
+
+
 def strip_invisible(text: str) -> str:
     """Zero-width, format and control characters removed (whitespace controls become spaces)."""
     return _translate(text, _INVISIBLE_BMP, _INVISIBLE_MAP)
@@ -208,7 +218,7 @@ def squash(normalized: str) -> str:
     return normalized.replace(" ", "")
 
 
-def _is_attached(ch: str) -> bool:
+def is_attached(ch: str) -> bool:
     """Characters that belong to the one before them (marks, half-width voicing marks, jamo vowels)."""
     cp = ord(ch)
     return (
@@ -237,7 +247,7 @@ def normalize_spans(text: str) -> tuple[str, tuple[Span, ...]]:
             i += 1
             continue
         j = i + 1
-        while j < n and _is_attached(text[j]):
+        while j < n and is_attached(text[j]):
             j += 1
         units.extend((ch, i, j) for ch in fold(text[i:j]))
         i = j

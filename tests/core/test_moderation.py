@@ -5,15 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aituber.core.comment import Author, Comment, CommentKind
-from aituber.core.moderation import (
-    SKIP_REASONS,
-    ModerationSettings,
-    Moderator,
-    NgMatcher,
-    load_builtin_ng_words,
-    neutralize_prompt_text,
-)
-from aituber.core.normalize import normalize, squash
+from aituber.core.injection import neutralize_prompt_text
+from aituber.core.moderation import SKIP_REASONS, ModerationSettings, Moderator
+from aituber.core.ngwords import NgMatcher, load_builtin_ng_words
+from aituber.core.normalize import normalize
 from aituber.errors import ConfigError
 
 VIEWER = Author(name="taro", channel_id="UC_taro")
@@ -328,11 +323,11 @@ def test_filter_output_drop_setting() -> None:
 
 
 def test_masking_that_joins_a_new_hit_is_masked_again() -> None:
-    m = Moderator(ModerationSettings(ng_words=("あいう", "えお"), use_builtin_ng_words=False))
-    verdict = m.filter_output("あいえおう")  # masking えお leaves あい＊＊う, which reads as あいう
+    m = Moderator(ModerationSettings(ng_words=("abc", "de"), use_builtin_ng_words=False))
+    verdict = m.filter_output("abdec")  # masking "de" leaves "ab＊＊c", which reads as "abc"
     assert not m.ng_hits(verdict.text)
-    assert verdict.text == "あい＊＊＊"  # what follows the first mask goes: the start may already be shown
-    assert verdict.hits == ("えお", "あいう")
+    assert verdict.text == "ab＊＊＊"  # what follows the first mask goes: the start may already be shown
+    assert verdict.hits == ("de", "abc")
 
 
 # --- evasion variants (hypothesis) -----------------------------------------------------------------------
@@ -403,8 +398,10 @@ def evasion(draw: st.DrawFn, word: str) -> str:
 
 @st.composite
 def text_with_ng(draw: st.DrawFn) -> tuple[str, str]:
+    """An evasion of a listed word as a phrase of its own in benign text. (Run into the words around it,
+    a listed word may read as part of another word, which is not a hit: わたし|ね, こころ|すっきり.)"""
     word = draw(st.sampled_from(PLAIN_WORDS))
-    return word, draw(BENIGN) + draw(evasion(word)) + draw(BENIGN)
+    return word, draw(BENIGN) + "、" + draw(evasion(word)) + "！" + draw(BENIGN)
 
 
 _MOD = Moderator(ModerationSettings(ng_words=CUSTOM, flood_threshold=0, near_duplicate_window_s=0.0))
@@ -418,22 +415,21 @@ def test_every_evasion_variant_of_a_listed_word_is_caught(case: tuple[str, str])
     assert _MOD.check(comment("こんにちは", Author(name=text)), 0.0) == "ng_name", (word, text)
 
 
-def _contains_listed_word(text: str) -> bool:
-    squashed = squash(normalize(text))
-    return any(squash(normalize(word)) in squashed for word in PLAIN_WORDS) or bool(_MOD.ng_hits(text))
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(text_with_ng().map(lambda c: c[1]), BENIGN), min_size=1, max_size=4))
-def test_filter_output_never_returns_a_listed_word(pieces: list[str]) -> None:
-    text = "".join(pieces)
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(text_with_ng().map(lambda c: (c[1], True)), BENIGN.map(lambda t: (t, False))), min_size=1,
+                max_size=4))
+def test_filter_output_never_returns_a_listed_word(pieces: list[tuple[str, bool]]) -> None:
+    text = "。".join(piece for piece, _ in pieces)
     verdict = _MOD.filter_output(text)
-    assert not _contains_listed_word(verdict.text), (text, verdict)
+    assert not _MOD.ng_hits(verdict.text), (text, verdict)
     if verdict.dropped:
         assert verdict.text == ""
     else:
         assert len(verdict.text) == len(text)
-    assert bool(verdict.hits) == _contains_listed_word(text)
+        kept = [i for i, ch in enumerate(verdict.text) if ch != "＊"]
+        assert [verdict.text[i] for i in kept] == [text[i] for i in kept]  # masks replace, never shift
+    if any(has_ng for _, has_ng in pieces):
+        assert verdict.hits, text
 
 
 # --- how entries are compiled ----------------------------------------------------------------------------
@@ -446,7 +442,7 @@ LOOKBEHIND_ENTRIES = ["(?<!と)ころす(?!け)", "(?<![あおかくこたとな
 def test_leading_lookbehind_rewrite_matches_the_same(text: str) -> None:
     import re
 
-    from aituber.core.moderation import _literal_first
+    from aituber.core.ngwords import _literal_first
 
     for pattern in LOOKBEHIND_ENTRIES:
         rewritten = _literal_first(pattern)
@@ -484,3 +480,64 @@ def test_regex_entries_with_backreferences_keep_their_meaning() -> None:
     assert matcher.matches(normalize("qzz"))
     assert not matcher.matches(normalize("abxcd"))
     assert not matcher.matches(normalize("qz q"))
+
+
+# --- a huge comment costs no more than a short one (issue 14: a 5 MB line took 0.65 s and +400 MB) -------
+
+
+@pytest.fixture
+def folded_lengths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of every text folded for matching from now on (normalisation's first step)."""
+    import aituber.core.normalize as normalize_module
+
+    lengths: list[int] = []
+    fold = normalize_module.fold
+
+    def spy(text: str) -> str:
+        lengths.append(len(text))
+        return fold(text)
+
+    monkeypatch.setattr(normalize_module, "fold", spy)
+    normalize.cache_clear()
+    return lengths
+
+
+HUGE = "こんにちは、今日も配信ありがとう！" * 300_000  # 5.1 million characters, one line
+
+
+def test_a_huge_comment_is_too_long_before_any_matching(folded_lengths: list[int]) -> None:
+    import tracemalloc
+
+    m = Moderator(ModerationSettings(max_comment_chars=0))  # even with no per-comment limit
+    huge = comment(HUGE)
+    folded_lengths.clear()
+    tracemalloc.start()
+    assert m.check(huge, 0.0) == "too_long"
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert folded_lengths == [] and peak < 100_000
+
+
+@pytest.mark.parametrize(
+    ("author", "kind"), [(OWNER, CommentKind.TEXT), (VIEWER, CommentKind.SUPER_CHAT)], ids=["owner", "super_chat"]
+)
+def test_a_huge_paid_or_owner_comment_is_moderated_on_its_head_only(
+    folded_lengths: list[int], author: Author, kind: CommentKind
+) -> None:
+    import tracemalloc
+
+    m = Moderator(ModerationSettings(max_moderated_chars=2000))
+    huge, huge_ng = comment(HUGE, author, kind, 500.0), comment("死ね" + HUGE, author, kind, 500.0)
+    tracemalloc.start()
+    assert m.check(huge, 0.0) is None
+    assert m.check(huge_ng, 1.0) == "ng_word"
+    prompt = m.prompt_text(huge)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert folded_lengths and max(folded_lengths) <= 2000
+    assert len(prompt) == 200 and peak < 2_000_000
+
+
+def test_a_huge_name_is_an_ng_name_without_matching(folded_lengths: list[int], mod: Moderator) -> None:
+    assert mod.check(comment("こんにちは", Author(name="な" * 1_000_000)), 0.0) == "ng_name"
+    assert all(n < 1000 for n in folded_lengths)
