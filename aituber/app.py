@@ -359,8 +359,17 @@ class Pipeline:
         presentation = _Presentation(self.emit)
         presentation.put(assembler.start())
 
+        generated_at: list[float] = []
+        """When generation ended: the reply's latency, whatever wait for the outputs followed."""
+
         async def generate() -> tuple[str, int]:
             """(stop reason, tokens); never raises but for cancellation (it runs in the TaskGroup)."""
+            try:
+                return await stream_reply()
+            finally:
+                generated_at.append(self.timer())
+
+        async def stream_reply() -> tuple[str, int]:
             if isinstance(source, str):
                 presentation.put(assembler.feed(source, self.timer()))
                 return "stop", 0
@@ -402,7 +411,7 @@ class Pipeline:
             presentation.open()
         if assembler.dropped:
             log.warning("reply %s dropped by the output filter (%s)", reply_id, ", ".join(assembler.hits))
-        presentation.put(assembler.finish(stop, tokens, self.timer()))
+        presentation.put(assembler.finish(stop, tokens, generated_at[0] if generated_at else self.timer()))
         self._last_reply = reply_id
         assert assembler.ended is not None
         return assembler.ended

@@ -349,15 +349,19 @@ async def test_the_next_reply_is_generated_meanwhile_but_shown_only_once_the_las
     engine = ScriptedEngine(["ひとつめ。", "ふたつめ。"])
     speaker, out = Speaker(), Collect()
     source = QueueSource(comment(1))
-    pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[speaker, out])
+    now = [0.0]  # the latency clock: it moves only when the test says
+    pipeline = Pipeline(character=character, engine=engine, source=source, outputs=[speaker, out],
+                        timer=lambda: now[0])
     run = asyncio.create_task(pipeline.run())
     await out.wait_for(lambda: out.of(ReplyEnded))
     source.put(comment(2, "二番目のコメント"))
     await eventually(lambda: len(engine.prompts) == 2 and engine.chunks_sent == 6)  # both generated
+    now[0] = 100.0  # the first reply takes long to speak
     assert ended_ids(out) == ["c1"]
     assert [e.comment.id for e in out.of(CommentSelected)] == ["c1"]  # the second waits to be shown
     speaker.finish()  # the first reply has been heard
     await out.wait_for(lambda: ended_ids(out) == ["c1", "c2"])
+    assert out.of(ReplyEnded)[1].total_s == 0.0  # its latency is its generation, not the wait to be shown
     selected = [e for e in out.events if isinstance(e, (CommentSelected, ReplyEnded))]
     assert [type(e).__name__ for e in selected] == ["CommentSelected", "ReplyEnded"] * 2  # never overlapping
     speaker.finish()

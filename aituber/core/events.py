@@ -63,7 +63,8 @@ class ReplyEnded:
     first_token_s: float | None
     """Selected -> first delta; None when the reply is empty."""
     total_s: float
-    """Selected -> end."""
+    """Selected -> the end of generation (not counting a wait for the outputs to finish presenting the
+    reply before it, e.g. speech)."""
     tokens: int
 
 
