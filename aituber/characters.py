@@ -246,6 +246,7 @@ COMMENTS: dict[str, dict[str, str]] = {
         "synthesis_timeout_s": "a clause that takes longer to synthesise is shown without voice",
         "clause_min_chars": "clauses are cut at 、 once this long (always at 。！？ and new lines)",
         "first_clause_min_chars": "...the first one sooner, so the voice starts early",
+        "first_clause_max_chars": "a first clause past this long without a mark is cut at a phrase end",
         "clause_max_chars": "a clause without any mark is cut at this length",
         "laughter": "how ｗ / www / 草 are read (\"\" = silent)",
         "english_katakana": "read English words in katakana (YouTube -> ユーチューブ)",

@@ -27,6 +27,7 @@ from aituber.voice.base import VoiceSettings
 from aituber.voice.registry import NO_VOICE, VOICES
 
 if TYPE_CHECKING:
+    from aituber.voice.clauses import ClauseSplitter
     from aituber.voice.reading import ReadingRules
 
 CHARACTER_FILE = "character.toml"
@@ -146,6 +147,8 @@ class VoiceConfig(_Strict):
     synthesis_timeout_s: float = Field(5.0, gt=0.0, le=60.0)
     clause_min_chars: int = Field(10, ge=1, le=200)
     first_clause_min_chars: int = Field(4, ge=1, le=200)
+    first_clause_max_chars: int | None = Field(10, ge=1, le=200)
+    """A first clause longer than this without a mark is cut at a phrase end (None: never)."""
     clause_max_chars: int = Field(60, ge=1, le=500)
     laughter: str = "あはは"
     english_katakana: bool = True
@@ -409,6 +412,16 @@ def reading_rules(character: Character) -> ReadingRules:
 
     return ReadingRules(laughter=character.voice.laughter,
                         english=to_katakana if character.voice.english_katakana else no_english)
+
+
+def clause_splitter(character: Character) -> ClauseSplitter:
+    """Where the character's replies are cut for speech (a new splitter for each reply)."""
+    from aituber.core.morphemes import phrase_ends
+    from aituber.voice.clauses import ClauseSplitter
+
+    v = character.voice
+    return ClauseSplitter(v.clause_min_chars, v.clause_max_chars, v.first_clause_min_chars,
+                          first_max_chars=v.first_clause_max_chars, phrase_ends=phrase_ends)
 
 
 def check_stages(character: Character) -> None:

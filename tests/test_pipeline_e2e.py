@@ -106,7 +106,6 @@ async def test_replay_reaches_a_websocket_client_and_the_transcript(engine, samp
 
 
 async def test_late_client_gets_the_reply_so_far(engine, sample_character):
-    character = load_character(sample_character).character
     overlay = OverlayServer(port=0)
     await overlay.start()
     try:

@@ -378,7 +378,7 @@ def _ctranslate2_side(job: dict) -> dict:
         for tokens in job["prompts"]:
             runs.append(generate(tokens, job["new_tokens"]))
     finally:
-        del generator  # CTranslate2 aborts at exit if a streamed Generator is still alive
+        generator = None  # CTranslate2 aborts at exit if a streamed Generator is still alive
     memory = sampler.stop()
     if gpu is not None:
         memory = gpu.stop()

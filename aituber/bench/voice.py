@@ -102,7 +102,7 @@ async def _measure(model_dir: Path, comments: int, voice: str | None, url: str |
     from websockets.asyncio.client import connect
 
     from aituber.app import Pipeline
-    from aituber.config import reading_rules, voice_settings
+    from aituber.config import clause_splitter, reading_rules, voice_settings
     from aituber.outputs.base import EventBridge
     from aituber.outputs.overlay import OverlayServer
     from aituber.outputs.voice import VoiceOutput
@@ -115,10 +115,8 @@ async def _measure(model_dir: Path, comments: int, voice: str | None, url: str |
     engine = await asyncio.to_thread(build_engine, model_dir, character, threads=threads)
     overlay = OverlayServer(port=0, character={"id": character.id, "name": character.name})
     bridge = EventBridge()
-    v = character.voice
     output = VoiceOutput(create_voice(settings), bridge, rules=reading_rules(character),
-                         clause_min_chars=v.clause_min_chars, clause_max_chars=v.clause_max_chars,
-                         first_clause_min_chars=v.first_clause_min_chars, timeout_s=settings.timeout_s)
+                         new_splitter=lambda: clause_splitter(character), timeout_s=settings.timeout_s)
     recorder = Recorder()
     texts = [COMMENTS[i % len(COMMENTS)] for i in range(comments)]
     source = OneAtATime(texts)

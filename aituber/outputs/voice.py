@@ -63,7 +63,7 @@ class _Clause:
 class VoiceOutput(OutputBase):
     """Speaks replies with `engine`; `emit` sends its events to every output (the pipeline's emit).
 
-    `clause_min_chars`/`first_clause_min_chars`/`clause_max_chars`: where clauses are cut (see ClauseSplitter). `timeout_s`: a
+    `new_splitter`: a fresh ClauseSplitter for each reply (where clauses are cut). `timeout_s`: a
     clause whose synthesis takes longer is shown unspoken. `start_timeout_s`: the longest the engine
     may take to get ready at start. `retry_min_s`/`retry_max_s`: the engine is retried this often
     (doubling) while it is down. `device`: also play on a local audio device.
@@ -73,17 +73,14 @@ class VoiceOutput(OutputBase):
     holds_replies = True
 
     def __init__(self, engine: VoiceEngine, emit: Callable[[Event], None], *,
-                 rules: ReadingRules = DEFAULT_RULES, clause_min_chars: int = 10, clause_max_chars: int = 60,
-                 first_clause_min_chars: int = 4,
+                 rules: ReadingRules = DEFAULT_RULES, new_splitter: Callable[[], ClauseSplitter] = ClauseSplitter,
                  timeout_s: float = 5.0, start_timeout_s: float = 60.0, retry_min_s: float = 1.0,
                  retry_max_s: float = 15.0, device: AudioDevice | None = None, queue_size: int = 512,
                  announce: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self._emit_to = emit
         self.rules = rules
-        self._min_chars = clause_min_chars
-        self._max_chars = clause_max_chars
-        self._first_min_chars = first_clause_min_chars
+        self._new_splitter = new_splitter
         self.timeout_s = timeout_s
         self.start_timeout_s = start_timeout_s
         self._retry_min_s = retry_min_s
@@ -107,7 +104,7 @@ class VoiceOutput(OutputBase):
         self._synthesising: tuple[str, asyncio.Future[Audio]] | None = None
         self._cancelled: collections.deque[str] = collections.deque(maxlen=32)
         self._reply: str | None = None
-        self._splitter = ClauseSplitter(clause_min_chars, clause_max_chars, first_clause_min_chars)
+        self._splitter = new_splitter()
         self._shown: list[str] = []
         self._index = 0
         self._quiet = False
@@ -201,7 +198,7 @@ class VoiceOutput(OutputBase):
 
     def _open(self, reply_id: str) -> None:
         self._reply = reply_id
-        self._splitter = ClauseSplitter(self._min_chars, self._max_chars, self._first_min_chars)
+        self._splitter = self._new_splitter()
         self._shown = []
         self._index = 0
 
@@ -397,7 +394,7 @@ class VoiceOutput(OutputBase):
 
 
 def create_output(context: OutputContext) -> VoiceOutput | None:
-    from aituber.config import reading_rules, voice_settings
+    from aituber.config import clause_splitter, reading_rules, voice_settings
     from aituber.voice.registry import NO_VOICE, create_voice
 
     run = context.settings.voice
@@ -409,7 +406,5 @@ def create_output(context: OutputContext) -> VoiceOutput | None:
     engine = create_voice(settings)
     device = AudioDevice(run.audio_device) if run.audio_device else None
     return VoiceOutput(engine, context.events, rules=reading_rules(character),
-                       clause_min_chars=character.voice.clause_min_chars,
-                       clause_max_chars=character.voice.clause_max_chars,
-                       first_clause_min_chars=character.voice.first_clause_min_chars, timeout_s=settings.timeout_s,
+                       new_splitter=lambda: clause_splitter(character), timeout_s=settings.timeout_s,
                        device=device, announce=context.announce)

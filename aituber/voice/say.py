@@ -6,10 +6,9 @@ import asyncio
 import time
 from pathlib import Path
 
-from aituber.config import load_character, reading_rules, voice_settings
+from aituber.config import clause_splitter, load_character, reading_rules, voice_settings
 from aituber.errors import AituberError
 from aituber.voice.base import Audio, VoiceError, VoiceUnavailable
-from aituber.voice.clauses import ClauseSplitter
 from aituber.voice.reading import to_reading
 from aituber.voice.registry import NO_VOICE, create_voice
 from aituber.voice.wav import concat_wavs
@@ -46,8 +45,7 @@ def say(text: str, character_dir: Path, out: Path, *, engine: str | None = None,
         raise AituberError(f"{folder.path / 'character.toml'}: [voice] engine is \"none\"; "
                            "try another voice with --voice openjtalk")
     settings = voice_settings(character, engine=name, url=url)
-    v = character.voice
-    splitter = ClauseSplitter(v.clause_min_chars, v.clause_max_chars, v.first_clause_min_chars)
+    splitter = clause_splitter(character)
     rules = reading_rules(character)
     clauses = [(c, to_reading(c, rules)) for c in [*splitter.feed(text), *splitter.flush()]]
     spoken = [(c, r) for c, r in clauses if r]

@@ -16,8 +16,8 @@ from aituber.app import Pipeline
 from aituber.config import generation_options, load_character, prompt_builder
 from aituber.core.commands import Command
 from aituber.core.comment import Author, Comment
-from aituber.core.events import ReplyCancelled, ReplyDelta, ReplyEnded, ReplySentence
-from aituber.engine.base import EngineSettings, GenerationOptions, complete
+from aituber.core.events import ReplyCancelled, ReplyDelta, ReplyEnded
+from aituber.engine.base import EngineSettings, complete
 from aituber.engine.openai import OpenAIEngine, RemoteSettings, create_engine
 from aituber.errors import GenerationError
 from aituber.outputs.overlay import OverlayServer

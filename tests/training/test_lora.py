@@ -14,7 +14,7 @@ from aituber.errors import ConfigError
 from tests.training.conftest import TINY_OVERRIDES, write_character
 from training.dataset import EncodedExample
 from training.lora import TrainingError, batch_loss, bucket_batches, collate, lora_targets
-from training.settings import TrainSettings, load_training_character
+from training.settings import load_training_character
 
 pytestmark = pytest.mark.slow
 

@@ -232,8 +232,8 @@ def test_the_command_prints_the_missing_bitsandbytes_error(tiny_base: Path, tmp_
                           env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 2, done.stderr
     errors = [line for line in done.stderr.splitlines() if "error" in line]
-    assert errors == [f"aituber: error: --quantize 8bit needs bitsandbytes, which is not installed: "
-                      f"pip install 'bitsandbytes>=0.50,<0.51' (or pip install -e '.[train]')"], done.stderr
+    assert errors == ["aituber: error: --quantize 8bit needs bitsandbytes, which is not installed: "
+                      "pip install 'bitsandbytes>=0.50,<0.51' (or pip install -e '.[train]')"], done.stderr
 
 
 def test_an_already_quantised_base_is_refused(tiny_base: Path, tmp_path: Path) -> None:

@@ -109,6 +109,23 @@ def test_a_mark_at_the_end_waits_for_what_follows():
     assert splitter.flush() == ["って"]
 
 
+def test_a_long_first_clause_is_cut_at_a_phrase_end():
+    from aituber.core.morphemes import phrase_ends
+
+    text = "いちごパフェは毎日食べても飽きないくらい大好きなんだよね。"
+    assert phrase_ends("いちごパフェは大好き") == [len("いちごパフェは")]
+    assert phrase_ends("君のことが好き") == [len("君のことが")]  # not after の (君の|こと)
+    # Streamed token by token: the first clause ends at a particle once past 10 characters, not at
+    # whatever has arrived (the word there may go on), and only the first clause is cut that way.
+    fed = [text[i:i + 2] for i in range(0, len(text), 2)]
+    clauses = split_all(fed, first_max_chars=10, phrase_ends=phrase_ends)
+    assert "".join(clauses) == text
+    assert clauses[0] in ("いちごパフェは", "いちごパフェは毎日食べても") and len(clauses) == 2
+    # Without the limit (or the analyser) the first clause runs to the sentence end.
+    assert split_all(fed) == [text]
+    assert split_all(fed, first_max_chars=10) == [text]
+
+
 def test_a_long_run_without_marks_is_cut():
     clauses = split_all(["あ" * 130], max_chars=60)
     assert [len(c) for c in clauses] == [60, 60, 10]
