@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aituber.core.moderation import ModerationSettings, Moderator
-from aituber.core.prompt import TEMPLATES, PromptBuilder, Template
+from aituber.core.prompt import TEMPLATES, MemoryForm, PromptBuilder, Template
 from aituber.core.selection import QueueSettings
 from aituber.engine.base import EngineInfo, GenerationOptions
 from aituber.errors import ConfigError
@@ -40,6 +40,10 @@ class GenerationSettings(_Strict):
     no_repeat_ngram_size: int = Field(0, ge=0)
     cut_long_replies: bool = True
     """A reply that runs over the length limit is cut after its last complete sentence."""
+    avoid_recent: int = Field(0, ge=0, le=20)
+    """Keep the phrases of this many recent replies out of the next one (0 = off)."""
+    avoid_ngram_size: int = Field(3, ge=2, le=16)
+    """...as runs of this many tokens (where the engine can: CTranslate2's suppress_sequences)."""
 
 
 class ModerationConfig(_Strict):
@@ -85,6 +89,8 @@ class QueueConfig(_Strict):
 
 class PromptConfig(_Strict):
     viewer_names: bool = True
+    memory: MemoryForm = MemoryForm.COMMENTS
+    """What the memory shows: "comments" (viewers' earlier comments only) or "replies" (whole exchanges)."""
     memory_turns: int = Field(2, ge=0, le=20)
     memory_tokens: int = Field(160, ge=0)
     static_prompt: bool = True
@@ -215,7 +221,7 @@ def queue_settings(character: Character) -> QueueSettings:
 
 
 def generation_options(character: Character) -> GenerationOptions:
-    g = character.generation.model_dump(exclude={"cut_long_replies"})
+    g = character.generation.model_dump(exclude={"cut_long_replies", "avoid_recent"})
     return GenerationOptions(**g, stop_strings=(*character.prompt_template.stop_strings, *character.stop_strings))
 
 
@@ -223,7 +229,8 @@ def prompt_builder(character: Character, engine: EngineInfo | None = None) -> Pr
     """The character's prompt builder; the `chat` template needs the engine's chat template."""
     return PromptBuilder(character.prompt_template, character.persona, viewer_names=character.prompt.viewer_names,
                          chat_template=engine.chat_template if engine else None,
-                         special_tokens=dict(engine.special_tokens) if engine else None)
+                         special_tokens=dict(engine.special_tokens) if engine else None,
+                         memory=character.prompt.memory)
 
 
 def check_stages(character: Character) -> None:
