@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from aituber.core.prompt import Prompt
 from aituber.core.reply import ReplyAssembler, ReplyTiming
 from aituber.core.selection import IdleTalk, SelectionQueue
 from aituber.core.stats import RunStats
-from aituber.engine.base import Engine
+from aituber.engine.base import Engine, GenerationOptions
 from aituber.engine.registry import create_engine
 from aituber.errors import AituberError
 from aituber.outputs.base import ControlBridge, Output, OutputContext, close_outputs, run_output, start_outputs
@@ -92,7 +93,7 @@ class Pipeline:
             self.conversation = Conversation(
                 prompt_builder(character, info), engine.count_tokens, form=info.prompt_form,
                 memory_turns=character.prompt.memory_turns, memory_tokens=character.prompt.memory_tokens,
-                topic_prompt=character.topic_prompt)
+                topic_prompt=character.topic_prompt, avoid_recent=character.generation.avoid_recent)
         self._holding = [o for o in self.outputs if getattr(o, "holds_replies", False)]
         self._wake = asyncio.Event()
         self._reply_seq = 0
@@ -219,7 +220,10 @@ class Pipeline:
             case Answer(comment=comment):
                 ended = await self.answer(comment)
             case Idle(topic=topic):
-                ended = await self._reply(self._conversation.for_topic(topic), comment_id=f"idle:{topic}")
+                ended = await self._reply(self._conversation.for_topic(topic), comment_id=f"idle:{topic}",
+                                          options=self._avoiding(self._conversation.avoid()))
+                if ended.stop_reason in ("stop", "length"):
+                    self._conversation.said(ended.text)
         self.director.replied(decision, self.clock())
         return ended
 
@@ -237,13 +241,18 @@ class Pipeline:
     async def answer(self, comment: Comment) -> ReplyEnded:
         """Answer one comment with the model; a normal reply joins the memory."""
         text = self.moderator.prompt_text(comment)
-        ended = await self._reply(self._conversation.for_comment(text, comment.author.name), comment=comment)
+        ended = await self._reply(self._conversation.for_comment(text, comment.author.name), comment=comment,
+                                  options=self._avoiding(self._conversation.avoid(text, comment.author.name)))
         if ended.stop_reason in ("stop", "length"):
             self._conversation.remember(text, comment.author.name, ended.text)
         return ended
 
+    def _avoiding(self, avoid: tuple[str, ...]) -> GenerationOptions:
+        """The character's generation options, keeping the recent replies' phrases out."""
+        return dataclasses.replace(self.options, avoid=avoid) if avoid else self.options
+
     async def _reply(self, source: Prompt | str, *, comment: Comment | None = None,
-                     comment_id: str = "") -> ReplyEnded:
+                     comment_id: str = "", options: GenerationOptions | None = None) -> ReplyEnded:
         """One reply: the engine's text for a prompt, or a fixed text (`!say`, thanks), through the
         output filter. It is generated at once, and shown once the outputs have presented the last one."""
         self._reply_seq += 1
@@ -263,7 +272,7 @@ class Pipeline:
             assert self.engine is not None
             stop, tokens = "stop", 0
             try:
-                async with contextlib.aclosing(self.engine.stream(source, self.options)) as stream:
+                async with contextlib.aclosing(self.engine.stream(source, options or self.options)) as stream:
                     async for chunk in stream:
                         presentation.put(assembler.feed(chunk.text, self.timer()))
                         if assembler.dropped:

@@ -9,14 +9,14 @@ from collections.abc import Callable, Iterable
 
 from aituber.core.prompt import MemoryForm, Prompt, PromptBuilder, PromptForm, Turn, select_history
 
-__all__ = ["Conversation", "avoid_fragments"]
+__all__ = ["Conversation", "avoid_fragments", "shared_mask"]
 
 AVOID_MIN_SHARED = 3
 """A run of this many characters that a recent reply shares with the comment being answered or the
 viewer's name is cut out of what the next reply must avoid: repeating the viewer is not an echo."""
 
 
-def _shared_mask(text: str, sources: Iterable[str], min_run: int) -> list[bool]:
+def shared_mask(text: str, sources: Iterable[str], min_run: int) -> list[bool]:
     """For each character of `text`: whether it lies in a run of `min_run` or more characters that
     also occurs in one of `sources`."""
     mask = [False] * len(text)
@@ -38,7 +38,7 @@ def avoid_fragments(replies: Iterable[str], comment: str = "", viewer: str | Non
     sources = [comment.strip(), (viewer or "").strip()]
     out: list[str] = []
     for reply in replies:
-        mask = _shared_mask(reply, sources, min_shared)
+        mask = shared_mask(reply, sources, min_shared)
         piece: list[str] = []
         for char, shared in zip(reply, mask, strict=True):
             if shared:

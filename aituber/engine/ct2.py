@@ -38,6 +38,21 @@ def choose_device(device: str = "auto", compute_type: str = "auto") -> tuple[str
     return device, compute_type
 
 
+def token_ngrams(token_lists: list[list[str]], n: int, limit: int = 4096) -> list[list[str]]:
+    """Every distinct run of `n` (>= 2) consecutive tokens in the lists, in order of first
+    appearance, at most `limit`: CTranslate2's `suppress_sequences`, which then never lets a reply
+    complete one of them (a single token would be banned outright, so n < 2 gives nothing)."""
+    if n < 2:
+        return []
+    seen: dict[tuple[str, ...], None] = {}
+    for tokens in token_lists:
+        for i in range(len(tokens) - n + 1):
+            seen.setdefault(tuple(tokens[i:i + n]))
+            if len(seen) >= limit:
+                return [list(g) for g in seen]
+    return [list(g) for g in seen]
+
+
 def default_threads() -> int:
     """CPU threads for generation: all cores but one (the event loop, and OBS, need one), at most 8."""
     return max(1, min((os.cpu_count() or 1) - 1, 8))
@@ -106,10 +121,19 @@ class CTranslate2Engine:
                             len(static), self.static_prompt_limit)
         return None, self.tokenizer.encode(prompt.text)
 
+    def avoid_sequences(self, options: GenerationOptions) -> list[list[str]] | None:
+        """`options.avoid` as token n-grams for `suppress_sequences` (None when there is nothing)."""
+        if not options.avoid:
+            return None
+        grams = token_ngrams([self.tokenizer.encode(text, bos=False) for text in options.avoid],
+                             options.avoid_ngram_size)
+        return grams or None
+
     def _generate_blocking(self, prompt: Prompt | str, options: GenerationOptions,
                            emit: Callable[[ReplyChunk], None], cancel: threading.Event) -> None:
         """Run one generation in the calling thread, handing every chunk to `emit`."""
         static, tokens = self.encode_prompt(prompt)
+        suppress = self.avoid_sequences(options)
         decoder = IncrementalDecoder(self.tokenizer.decode)
         shaper = ReplyShaper(options.stop_strings, options.max_chars)
         stop = "stop"
@@ -124,6 +148,7 @@ class CTranslate2Engine:
                 sampling_topp=options.top_p,
                 repetition_penalty=options.repetition_penalty,
                 no_repeat_ngram_size=options.no_repeat_ngram_size,
+                suppress_sequences=suppress,
                 end_token=self._end_tokens or None,
                 static_prompt=static,
                 cache_static_prompt=static is not None,
