@@ -595,7 +595,7 @@ def cli_eval(args: argparse.Namespace) -> Report | None:
         raise SystemExit("aituber eval: --model DIR is required here")
     def progress(done: int, total: int) -> None:
         if done % 10 == 0 or done == total:
-            _stderr(f"{args.character.name}: {done}/{total} held-out comments")
+            _stderr(f"{args.character.name}: {done}/{total} comments")
 
     character, _ = load_training_character(args.character)
     character = with_overrides(character, getattr(args, "memory", None), getattr(args, "memory_turns", None),

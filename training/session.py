@@ -6,6 +6,8 @@ engine from the registry, and collects every reply. The log is paced by the pipe
 comment is let in once the last one has been dealt with (answered, thanked or skipped), so each
 comment is answered as in a stream the bot keeps up with, and the run takes as long as the replies
 do, not as long as the log. The pipeline's own stop strings apply (this is what viewers see).
+This is the one training module that runs the bot's pipeline (`aituber.app`, the replay source): it
+imports them inside the functions that run a session, so importing the evaluation loads none of it.
 
 The session measures, over the model's replies (answers and idle talk; fixed thanks and `!say` texts
 are left out), all pure functions of the replies:
@@ -40,8 +42,8 @@ from aituber.core.conversation import shared_mask
 from aituber.core.events import CommentSkipped, Event, ReplyEnded
 from aituber.core.prompt import Prompt
 from aituber.engine.base import Engine, EngineInfo, EngineSettings, GenerationOptions, ReplyChunk
-from aituber.outputs.base import OutputBase
-from aituber.sources.base import SourceStats
+
+from training.dataset import DatasetError
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +152,6 @@ def on_topic_rate(replies: Sequence[SessionReply], expectations: Mapping[str, Se
 def load_expectations(path: Path) -> dict[str, tuple[str, ...]]:
     """{comment_key(instruction): expect keywords} for the eval lines that carry an `expect` list.
     A bad line is an error naming it."""
-    from training.dataset import DatasetError
-
     out: dict[str, tuple[str, ...]] = {}
     problems: list[str] = []
     try:
@@ -214,10 +214,12 @@ class _RecordingEngine:
         await self.inner.close()
 
 
-class _Collector(OutputBase):
-    """Keeps the events, and tells the paced log when a comment has been dealt with."""
+class _Collector:
+    """An output (`aituber.outputs.base.Output`) that keeps the events, and tells the paced log when a
+    comment has been dealt with."""
 
     name = "session-eval"
+    holds_replies = False
 
     def __init__(self) -> None:
         self.events: list[Event] = []
@@ -232,6 +234,18 @@ class _Collector(OutputBase):
             ids = event.comment_id.removeprefix("thanks:").split(",")
             self.settled.update(ids)
         self._changed.set()
+
+    async def start(self) -> None:
+        return None
+
+    async def run(self) -> None:
+        return None
+
+    async def drained(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
 
     async def wait_settled(self, comment_id: str, timeout_s: float) -> bool:
         try:
@@ -260,7 +274,7 @@ class _PacedLog:
         self.unsettled: list[str] = []
 
     @property
-    def stats(self) -> SourceStats:
+    def stats(self):  # aituber.sources.base.SourceStats
         return self._inner.stats
 
     async def items(self) -> AsyncIterator[SourceItem]:
