@@ -38,7 +38,7 @@ from pathlib import Path
 
 from aituber.config import Character
 from aituber.core.comment import Comment, SourceItem
-from aituber.core.conversation import shared_mask
+from aituber.core.conversation import occurrence_mask, shared_mask
 from aituber.core.events import CommentSkipped, Event, ReplyEnded
 from aituber.core.prompt import Prompt
 from aituber.engine.base import Engine, EngineInfo, EngineSettings, GenerationOptions, ReplyChunk
@@ -82,16 +82,20 @@ class SessionReply:
     """What the engine was asked to keep out of this reply."""
 
 
-def _kept(text: str, taken_from: Sequence[str], taken_run: int = TAKEN_RUN) -> str:
-    """`text` with the runs it shares with `taken_from` replaced by NUL (which matches nothing)."""
-    mask = shared_mask(text, taken_from, taken_run)
+def _kept(text: str, taken_from: Sequence[str], names: Sequence[str] = (), taken_run: int = TAKEN_RUN) -> str:
+    """`text` with the runs it shares with `taken_from` and the occurrences of `names` replaced by NUL
+    (which matches nothing)."""
+    mask = [a or b for a, b in zip(shared_mask(text, taken_from, taken_run), occurrence_mask(text, names),
+                                   strict=True)]
     return "".join("\0" if m else ch for ch, m in zip(text, mask, strict=True))
 
 
-def echoes(text: str, previous: Sequence[str], taken_from: Sequence[str] = (), run: int = ECHO_RUN) -> bool:
+def echoes(text: str, previous: Sequence[str], taken_from: Sequence[str] = (), run: int = ECHO_RUN,
+           names: Sequence[str] = ()) -> bool:
     """Whether `text` shares a run of `run` characters with one of `previous`, not counting what it
-    took from `taken_from` (the comment it answers, the viewer's name)."""
-    kept = _kept(text, [t for t in taken_from if t])
+    took from `taken_from` (the comment it answers, the viewer's name: runs of 3 characters or more)
+    or an occurrence of one of `names` (the viewer's name, however short)."""
+    kept = _kept(text, [t for t in taken_from if t], [n for n in names if n])
     grams = {kept[i:i + run] for i in range(len(kept) - run + 1)}
     grams = {g for g in grams if "\0" not in g}
     return any(g in p for p in previous for g in grams)
@@ -105,7 +109,8 @@ def _taken_from(reply: SessionReply) -> list[str]:
 def echo_flags(replies: Sequence[SessionReply], window: int = ECHO_WINDOW, run: int = ECHO_RUN) -> list[bool]:
     """For each reply: whether it echoes one of the `window` replies before it."""
     texts = [r.text for r in replies]
-    return [echoes(r.text, texts[max(0, i - window):i], _taken_from(r), run) for i, r in enumerate(replies)]
+    return [echoes(r.text, texts[max(0, i - window):i], _taken_from(r), run, [r.viewer or ""])
+            for i, r in enumerate(replies)]
 
 
 def echo_rate(replies: Sequence[SessionReply], window: int = ECHO_WINDOW, run: int = ECHO_RUN) -> float | None:

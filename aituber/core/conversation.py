@@ -30,15 +30,33 @@ def shared_mask(text: str, sources: Iterable[str], min_run: int) -> list[bool]:
     return mask
 
 
+def occurrence_mask(text: str, phrases: Iterable[str]) -> list[bool]:
+    """For each character of `text`: whether it lies in an occurrence of one of `phrases`."""
+    mask = [False] * len(text)
+    for phrase in phrases:
+        if not phrase:
+            continue
+        start = text.find(phrase)
+        while start >= 0:
+            for j in range(start, start + len(phrase)):
+                mask[j] = True
+            start = text.find(phrase, start + 1)
+    return mask
+
+
 def avoid_fragments(replies: Iterable[str], comment: str = "", viewer: str | None = None,
-                    min_shared: int = AVOID_MIN_SHARED) -> tuple[str, ...]:
+                    keep: Iterable[str] = (), min_shared: int = AVOID_MIN_SHARED) -> tuple[str, ...]:
     """The parts of recent replies a new reply should not repeat: each reply with the text it
-    shares with `comment` or `viewer` (runs of `min_shared` characters or more) cut out, split there
-    into fragments; blank fragments are dropped. Pure: the engine turns fragments into n-grams."""
+    shares with `comment` (runs of `min_shared` characters or more), the viewer's name and the
+    `keep` phrases (the character's own name and sentence endings, which it may always say) cut out,
+    split there into fragments; blank fragments are dropped. Pure: the engine turns fragments into
+    n-grams."""
     sources = [comment.strip(), (viewer or "").strip()]
+    phrases = [p.strip() for p in (viewer or "", *keep) if p.strip()]
     out: list[str] = []
     for reply in replies:
-        mask = shared_mask(reply, sources, min_shared)
+        mask = [a or b for a, b in zip(shared_mask(reply, sources, min_shared), occurrence_mask(reply, phrases),
+                                       strict=True)]
         piece: list[str] = []
         for char, shared in zip(reply, mask, strict=True):
             if shared:
@@ -57,11 +75,12 @@ class Conversation:
 
     `memory_turns` earlier exchanges (within `memory_tokens`) go into the prompt, in the builder's
     memory form (`PromptBuilder.memory`); the last `avoid_recent` replies, whatever the memory shows,
-    are what `avoid(...)` gives the engine to keep out of the next reply (0 = nothing)."""
+    are what `avoid(...)` gives the engine to keep out of the next reply (0 = nothing), less the
+    `keep` phrases (the character's name, first person and sentence endings)."""
 
     def __init__(self, builder: PromptBuilder, count_tokens: Callable[[str], int], *,
                  form: PromptForm = PromptForm.TEXT, memory_turns: int = 2, memory_tokens: int = 160,
-                 topic_prompt: str = "{topic}", avoid_recent: int = 0) -> None:
+                 topic_prompt: str = "{topic}", avoid_recent: int = 0, keep: Iterable[str] = ()) -> None:
         self.builder = builder
         self.form = form
         self._count = count_tokens
@@ -71,6 +90,7 @@ class Conversation:
         self.memory: collections.deque[Turn] = collections.deque(maxlen=max(memory_turns, 1))
         self.recent_replies: collections.deque[str] = collections.deque(maxlen=max(avoid_recent, 1))
         self._avoid_recent = avoid_recent
+        self._keep = tuple(sorted({k for k in keep if k.strip()}, key=len, reverse=True))
 
     @property
     def memory_form(self) -> MemoryForm:
@@ -95,7 +115,7 @@ class Conversation:
         without what they share with the comment being answered or the viewer's name."""
         if not self._avoid_recent:
             return ()
-        return avoid_fragments(self.recent_replies, comment, viewer)
+        return avoid_fragments(self.recent_replies, comment, viewer, self._keep)
 
     def said(self, reply: str) -> None:
         """A reply that was shown (an answer or idle talk): the next replies avoid its phrases."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aituber.core.conversation import Conversation, avoid_fragments, shared_mask
+from aituber.core.conversation import Conversation, avoid_fragments, occurrence_mask, shared_mask
 from aituber.core.prompt import CHAT, INSTRUCTION, RINNA, MemoryForm, PromptBuilder, PromptForm, Turn, select_history
 
 HISTORY = [Turn("好きな食べ物は？", "いちごパフェだよ！", "たぬき丸"), Turn("ゲームする？", "するよ〜", "ねこ")]
@@ -74,8 +74,19 @@ def test_avoid_fragments_leave_out_the_viewer_name_and_the_comment() -> None:
         "さん、", "！今日も来てくれてうれしいよ", "いちごパフェが大好きだよ！")
     assert avoid_fragments(replies) == tuple(replies)
     assert avoid_fragments(["  ", "たぬき丸"], "", "たぬき丸") == ()
+    assert avoid_fragments(["まるさん、ミカはうれしいよ〜"], "", "まる") == ("さん、ミカはうれしいよ〜",)
+
+
+def test_the_characters_own_name_and_endings_are_never_avoided() -> None:
+    """"ミカ" is two tokens: were "、ミカは" avoided, the model would mangle its own name."""
+    replies = ["ごめんね！ミカは元気だよ〜。", "ミカもうれしいかな"]
+    assert avoid_fragments(replies, keep=("ミカ", "だよ", "かな", "よ〜")) == ("ごめんね！", "は元気", "。", "もうれしい")
+    conversation = Conversation(PromptBuilder(INSTRUCTION, ""), len, avoid_recent=2, keep=("ミカ", "", "だよ"))
+    conversation.said("ミカは元気だよ！")
+    assert conversation.avoid() == ("は元気", "！")
     assert shared_mask("abcdef", ["xbcdx"], 3) == [False, True, True, True, False, False]
     assert shared_mask("abcdef", ["xbcx"], 3) == [False] * 6
+    assert occurrence_mask("abab", ["ab", ""]) == [True] * 4 and occurrence_mask("abc", ["d"]) == [False] * 3
 
 
 def test_conversation_remembers_and_avoids_the_last_replies() -> None:

@@ -49,6 +49,8 @@ def test_text_taken_from_the_comment_or_the_viewer_name_is_no_echo() -> None:
     copied = reply("来てくれたの？うれしい", "ただいま", "ねこ")  # "来てくれたの？" is the bot's own phrase
     assert echo_flags([first, again, greet, copied]) == [False, False, False, True]
     assert echo_rate([first, again, greet, copied]) == 0.25
+    short = [reply("まるさん、ようこそ！"), reply("まるさん、げんきかな", "やあ", "まる")]  # a 2-character name
+    assert echo_flags(short) == [False, False]
     assert echo_rate([]) is None
     # The comment as the model saw it (NFKC): "？" in the reply, "?" in the comment.
     assert not echoes("元気かなって？いいね", ["元気かなって？ふふ"], ["元気かなって?"])
