@@ -69,6 +69,7 @@ from aituber.core.moderation import ModerationSettings, Moderator
 from aituber.core.stats import percentile
 from aituber.engine.base import Engine, EngineSettings, GenerationOptions, complete
 from aituber.engine.registry import create_engine
+from aituber.errors import ConfigError
 
 from training.dataset import load_comments
 from training.session import (
@@ -601,6 +602,9 @@ def cli_eval(args: argparse.Namespace) -> Report | None:
     character = with_overrides(character, getattr(args, "memory", None), getattr(args, "memory_turns", None),
                                getattr(args, "avoid_recent", None))
     sessions = list(getattr(args, "session", None) or [])
+    for log_path in sessions:  # before any model loads
+        if not log_path.is_file():
+            raise ConfigError(f"--session {log_path}: chat log not found")
     report = None
     parts: list[str] = []
     if not sessions:
@@ -611,8 +615,6 @@ def cli_eval(args: argparse.Namespace) -> Report | None:
         if sample.is_file():
             sessions = [sample]
     for log_path in sessions:
-        if not log_path.is_file():
-            raise SystemExit(f"aituber eval: --session {log_path}: no such file")
         session = evaluate_session(args.character, log_path, args.model, args.baseline, args.seed, args.device,
                                    args.compute_type, character=character, progress=_stderr)
         parts.append(render_session(session))
