@@ -1,11 +1,13 @@
 """Session evaluation: a chat log through the real pipeline, and what a viewer notices over a stream.
 
-`run_session` replays a log (`ReplayChatSource(fast=True)`) through `aituber.app.run_pipeline` with
+`run_session` replays a log (`ReplayChatSource(fast=True)`) through `aituber.app.Pipeline` with
 the character's moderation, selection queue, memory, output filter and generation options, on an
 engine from the registry, and collects every reply. The log is paced by the pipeline: the next
 comment is let in once the last one has been dealt with (answered, thanked or skipped), so each
 comment is answered as in a stream the bot keeps up with, and the run takes as long as the replies
-do, not as long as the log. The pipeline's own stop strings apply (this is what viewers see).
+do, not as long as the log. The pipeline's clock is the log's (`LogClock`: a comment arrives at its
+offset; time runs on while a reply is generated), so the per-viewer limits, duplicate windows and
+stale comments fall as they would have in the stream, however fast or slow the machine is. The pipeline's own stop strings apply (this is what viewers see).
 This is the one training module that runs the bot's pipeline (`aituber.app`, the replay source): it
 imports them inside the functions that run a session, so importing the evaluation loads none of it.
 
@@ -28,8 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
+import time
 import unicodedata
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -263,14 +267,35 @@ class _Collector:
         return True
 
 
-class _PacedLog:
-    """A chat log's items, each comment let in once the pipeline has dealt with the one before."""
+class LogClock:
+    """The session's wall clock (unix seconds) on the log's time: `advance_to(offset)` when a comment
+    arrives; in between, time runs on in real time. Never goes back."""
 
-    def __init__(self, path: Path, collector: _Collector, timeout_s: float = PACE_TIMEOUT_S,
+    def __init__(self, start: float | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._base = time.time() if start is None else start
+        self._offset = 0.0
+        self._mark = monotonic()
+
+    def __call__(self) -> float:
+        return self._base + self._offset + (self._monotonic() - self._mark)
+
+    def advance_to(self, offset_s: float) -> None:
+        now = self()
+        self._offset = max(offset_s, now - self._base)
+        self._mark = self._monotonic()
+
+
+class _PacedLog:
+    """A chat log's items, each comment let in once the pipeline has dealt with the one before, at
+    its offset on the log's clock."""
+
+    def __init__(self, path: Path, collector: _Collector, clock: LogClock, timeout_s: float = PACE_TIMEOUT_S,
                  progress: Callable[[int], None] | None = None) -> None:
         from aituber.sources.replay import ReplayChatSource
 
-        self._inner = ReplayChatSource(path, fast=True)
+        self._inner = ReplayChatSource(path, fast=True, clock=clock)
+        self._clock = clock
         self.name = self._inner.name
         self._collector = collector
         self._timeout_s = timeout_s
@@ -284,6 +309,10 @@ class _PacedLog:
 
     async def items(self) -> AsyncIterator[SourceItem]:
         async for item in self._inner.items():
+            if isinstance(item, Comment):
+                if item.offset_s is not None:
+                    self._clock.advance_to(item.offset_s)
+                item = dataclasses.replace(item, timestamp=self._clock())  # it arrives now, on the log's clock
             yield item
             if isinstance(item, Comment):
                 self.comments[item.id] = item
@@ -343,19 +372,21 @@ async def session_on_engine(character: Character, log_path: str | Path, engine: 
                             model_dir: str | Path = "", progress: Progress | None = None,
                             pace_timeout_s: float = PACE_TIMEOUT_S) -> SessionRun:
     """Replay `log_path` through the pipeline on a started `engine` (which the caller closes)."""
-    from aituber.app import run_pipeline
+    from aituber.app import Pipeline
 
     log_path = Path(log_path)
     recording = _RecordingEngine(engine)
     total = count_comments(log_path)
     collector = _Collector()
+    clock = LogClock()
 
     def step(done: int) -> None:
         if progress is not None and (done % 10 == 0 or done == total):
             progress(f"session {log_path.name} ({label or Path(model_dir).name}): {done}/{total} items")
 
-    source = _PacedLog(log_path, collector, pace_timeout_s, progress=step)
-    stats = await run_pipeline(character, source, recording, [collector])
+    source = _PacedLog(log_path, collector, clock, pace_timeout_s, progress=step)
+    stats = await Pipeline(character=character, engine=recording, source=source, outputs=[collector],
+                           clock=clock).run()
     device_name, _, compute = engine.info.detail.partition(", ")
     run = SessionRun(log=log_path, model_dir=Path(model_dir), label=label, comments=len(source.comments),
                      skipped=dict(stats.skipped), device=device_name, compute_type=compute)

@@ -92,7 +92,7 @@ def write_log(path: Path, rows: list[dict]) -> Path:
 
 
 def row(i: int, text: str, name: str, kind: str = "text", amount: float | None = None) -> dict:
-    return {"id": f"c{i}", "offset_s": float(i), "author": {"name": name, "channel_id": f"UC{name}{i:020d}"},
+    return {"id": f"c{i}", "offset_s": float(i), "author": {"name": name, "channel_id": f"UC{name}"},
             "kind": kind, "text": text, "amount": amount, "currency": "JPY" if amount else None}
 
 
@@ -116,3 +116,33 @@ async def test_a_log_replays_through_the_pipeline_comment_by_comment(sample_char
     assert "いちごパフェ" not in engine.prompts[3].text  # memory holds comments (the character's default)
     assert run.replies[3].avoid[-1] == "ありがとう！うれしいよ" == engine.options[3].avoid[-1]
     assert lines[-1] == "session chat.jsonl (scripted): 5/5 items"
+
+
+def test_the_log_clock_follows_the_log_and_never_goes_back() -> None:
+    from training.session import LogClock
+
+    now = [100.0]
+    clock = LogClock(start=1000.0, monotonic=lambda: now[0])
+    assert clock() == 1000.0
+    clock.advance_to(30.0)  # a comment 30 s into the log
+    assert clock() == 1030.0
+    now[0] += 5.0  # a reply took 5 s
+    assert clock() == 1035.0
+    clock.advance_to(32.0)  # the next comment was already due: time does not go back
+    assert clock() == 1035.0
+    now[0] += 1.0
+    clock.advance_to(120.0)
+    assert clock() == 1120.0
+
+
+async def test_viewer_limits_fall_on_the_logs_time_not_the_machines(sample_character: Path, tmp_path: Path) -> None:
+    """Four answers to one viewer within 300 s of the log: the fourth is over the limit (3); spread
+    over 20 minutes of the log, all four are answered, however fast the replies come."""
+    character = load_character(sample_character).character
+    close = write_log(tmp_path / "close.jsonl", [row(i, f"質問{i}です", "しお") for i in range(1, 5)])
+    spread = write_log(tmp_path / "spread.jsonl",
+                       [{**row(i, f"質問{i}です", "しお"), "offset_s": 400.0 * i} for i in range(1, 5)])
+    close_run = await session_on_engine(character, close, ScriptedEngine(), pace_timeout_s=10)
+    spread_run = await session_on_engine(character, spread, ScriptedEngine(), pace_timeout_s=10)
+    assert len(close_run.replies) == 3 and close_run.skipped == {"viewer_limit": 1}
+    assert len(spread_run.replies) == 4 and spread_run.skipped == {}
