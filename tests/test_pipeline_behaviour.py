@@ -297,7 +297,7 @@ async def test_the_recent_replies_are_kept_out_of_the_next(character):
     source.close()
     await asyncio.wait_for(run, 10)
     assert [o.avoid for o in engine.options] == [
-        (), ("たぬき丸さん、いちごパフェ", "！"), ("さん、いちご", "！", "ゲームも大好き！")]
+        (), ("たぬき丸さん、いちごパフェ", "だよ！"), ("さん、いちご", "だよ！", "ゲームも大好き！")]
     plain = character.model_copy(update={"generation": character.generation.model_copy(update={"avoid_recent": 0})})
     engine = ScriptedEngine(["いちごパフェだよ！", "ゲームも大好き！"])
     await Pipeline(character=plain, engine=engine, source=QueueSource(comment(1), comment(2), None),

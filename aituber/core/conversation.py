@@ -45,29 +45,51 @@ def occurrence_mask(text: str, phrases: Iterable[str]) -> list[bool]:
 
 
 def avoid_fragments(replies: Iterable[str], comment: str = "", viewer: str | None = None,
-                    keep: Iterable[str] = (), min_shared: int = AVOID_MIN_SHARED) -> tuple[str, ...]:
-    """The parts of recent replies a new reply should not repeat: each reply with the text it
-    shares with `comment` (runs of `min_shared` characters or more), the viewer's name and the
-    `keep` phrases (the character's own name and sentence endings, which it may always say) cut out,
-    split there into fragments; blank fragments are dropped. Pure: the engine turns fragments into
-    n-grams."""
+                    keep: Iterable[str] = (), min_shared: int = AVOID_MIN_SHARED,
+                    short_keep_chars: int = 2) -> tuple[str, ...]:
+    """The parts of recent replies a new reply should not repeat, as fragments: each reply with the
+    text it shares with `comment` (runs of `min_shared` characters or more) and the viewer's name cut
+    out. The `keep` phrases (the character's name, first person, sentence endings) are never cut
+    short: a fragment ends before each of them, so that no avoided run of tokens ends inside one (the
+    engine bans the last token of a run); one longer than `short_keep_chars` characters (which could
+    be as many tokens as a run) is cut out altogether. Blank fragments are dropped. Pure: the engine
+    turns fragments into n-grams."""
     sources = [comment.strip(), (viewer or "").strip()]
-    phrases = [p.strip() for p in (viewer or "", *keep) if p.strip()]
+    keep = [k.strip() for k in keep if k.strip()]
+    long_phrases = [(viewer or "").strip(), *(k for k in keep if len(k) > short_keep_chars)]
+    short_phrases = [k for k in keep if len(k) <= short_keep_chars]
     out: list[str] = []
+
+    def flush(piece: list[str]) -> None:
+        text = "".join(piece).strip()
+        if text:
+            out.append(text)
+
     for reply in replies:
-        mask = [a or b for a, b in zip(shared_mask(reply, sources, min_shared), occurrence_mask(reply, phrases),
-                                       strict=True)]
+        cut = [a or b for a, b in zip(shared_mask(reply, sources, min_shared), occurrence_mask(reply, long_phrases),
+                                      strict=True)]
+        starts = {i for phrase in short_phrases for i in _occurrences(reply, phrase)}
         piece: list[str] = []
-        for char, shared in zip(reply, mask, strict=True):
-            if shared:
-                if "".join(piece).strip():
-                    out.append("".join(piece).strip())
+        for i, char in enumerate(reply):
+            if cut[i]:
+                flush(piece)
                 piece = []
-            else:
-                piece.append(char)
-        if "".join(piece).strip():
-            out.append("".join(piece).strip())
+                continue
+            if i in starts:
+                flush(piece)
+                piece = []
+            piece.append(char)
+        flush(piece)
     return tuple(out)
+
+
+def _occurrences(text: str, phrase: str) -> list[int]:
+    found: list[int] = []
+    start = text.find(phrase)
+    while start >= 0:
+        found.append(start)
+        start = text.find(phrase, start + 1)
+    return found
 
 
 class Conversation:
@@ -75,12 +97,15 @@ class Conversation:
 
     `memory_turns` earlier exchanges (within `memory_tokens`) go into the prompt, in the builder's
     memory form (`PromptBuilder.memory`); the last `avoid_recent` replies, whatever the memory shows,
-    are what `avoid(...)` gives the engine to keep out of the next reply (0 = nothing), less the
-    `keep` phrases (the character's name, first person and sentence endings)."""
+    are what `avoid(...)` gives the engine to keep out of the next reply (0 = nothing), never cutting
+    short the `keep` phrases (the character's name, first person and sentence endings): runs of
+    `avoid_ngram_size` tokens are avoided, so phrases of fewer characters than that stay whole at the
+    start of a fragment (see `avoid_fragments`)."""
 
     def __init__(self, builder: PromptBuilder, count_tokens: Callable[[str], int], *,
                  form: PromptForm = PromptForm.TEXT, memory_turns: int = 2, memory_tokens: int = 160,
-                 topic_prompt: str = "{topic}", avoid_recent: int = 0, keep: Iterable[str] = ()) -> None:
+                 topic_prompt: str = "{topic}", avoid_recent: int = 0, keep: Iterable[str] = (),
+                 avoid_ngram_size: int = 3) -> None:
         self.builder = builder
         self.form = form
         self._count = count_tokens
@@ -91,6 +116,7 @@ class Conversation:
         self.recent_replies: collections.deque[str] = collections.deque(maxlen=max(avoid_recent, 1))
         self._avoid_recent = avoid_recent
         self._keep = tuple(sorted({k for k in keep if k.strip()}, key=len, reverse=True))
+        self._short_keep_chars = max(avoid_ngram_size - 1, 0)
 
     @property
     def memory_form(self) -> MemoryForm:
@@ -115,7 +141,8 @@ class Conversation:
         without what they share with the comment being answered or the viewer's name."""
         if not self._avoid_recent:
             return ()
-        return avoid_fragments(self.recent_replies, comment, viewer, self._keep)
+        return avoid_fragments(self.recent_replies, comment, viewer, self._keep,
+                               short_keep_chars=self._short_keep_chars)
 
     def said(self, reply: str) -> None:
         """A reply that was shown (an answer or idle talk): the next replies avoid its phrases."""
