@@ -93,9 +93,7 @@ class Pipeline:
             self.conversation = Conversation(
                 prompt_builder(character, info), engine.count_tokens, form=info.prompt_form,
                 memory_turns=character.prompt.memory_turns, memory_tokens=character.prompt.memory_tokens,
-                topic_prompt=character.topic_prompt, avoid_recent=character.generation.avoid_recent,
-                keep=(character.name, character.first_person, *character.aliases, *character.sentence_endings),
-                avoid_ngram_size=character.generation.avoid_ngram_size)
+                topic_prompt=character.topic_prompt, avoid_recent=character.generation.avoid_recent)
         self._holding = [o for o in self.outputs if getattr(o, "holds_replies", False)]
         self._wake = asyncio.Event()
         self._reply_seq = 0

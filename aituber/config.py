@@ -222,7 +222,9 @@ def queue_settings(character: Character) -> QueueSettings:
 
 def generation_options(character: Character) -> GenerationOptions:
     g = character.generation.model_dump(exclude={"cut_long_replies", "avoid_recent"})
-    return GenerationOptions(**g, stop_strings=(*character.prompt_template.stop_strings, *character.stop_strings))
+    keep = (character.name, character.first_person, *character.aliases, *character.sentence_endings)
+    return GenerationOptions(**g, stop_strings=(*character.prompt_template.stop_strings, *character.stop_strings),
+                             avoid_keep=tuple(dict.fromkeys(k for k in keep if k.strip())))
 
 
 def prompt_builder(character: Character, engine: EngineInfo | None = None) -> PromptBuilder:

@@ -283,8 +283,8 @@ async def test_a_cancelled_or_failed_reply_is_not_remembered(character):
 
 async def test_the_recent_replies_are_kept_out_of_the_next(character):
     """`[generation] avoid_recent`: the engine is asked to avoid the last replies' phrases, without
-    what they share with the comment being answered or the viewer's name, and without the character's
-    own name and sentence endings ("だよ")."""
+    what they share with the comment being answered or the viewer's name; the character's own phrases
+    go with them, never to be cut short (`avoid_keep`)."""
     character = character.model_copy(update={"generation": character.generation.model_copy(
         update={"avoid_recent": 2})})
     engine = ScriptedEngine(["たぬき丸さん、いちごパフェだよ！", "ゲームも大好き！", "星もきれいだね"])
@@ -297,7 +297,8 @@ async def test_the_recent_replies_are_kept_out_of_the_next(character):
     source.close()
     await asyncio.wait_for(run, 10)
     assert [o.avoid for o in engine.options] == [
-        (), ("たぬき丸さん、いちごパフェ", "だよ！"), ("さん、いちご", "だよ！", "ゲームも大好き！")]
+        (), ("たぬき丸さん、いちごパフェだよ！",), ("さん、いちご", "だよ！", "ゲームも大好き！")]
+    assert engine.options[2].avoid_keep == ("星乃ミカ", "ミカ", "ミカちゃん", "みか", "mika", "だよ", "だね", "かな", "よ〜")
     plain = character.model_copy(update={"generation": character.generation.model_copy(update={"avoid_recent": 0})})
     engine = ScriptedEngine(["いちごパフェだよ！", "ゲームも大好き！"])
     await Pipeline(character=plain, engine=engine, source=QueueSource(comment(1), comment(2), None),

@@ -30,66 +30,44 @@ def shared_mask(text: str, sources: Iterable[str], min_run: int) -> list[bool]:
     return mask
 
 
-def occurrence_mask(text: str, phrases: Iterable[str]) -> list[bool]:
-    """For each character of `text`: whether it lies in an occurrence of one of `phrases`."""
+def occurrence_mask(text: str, phrases: Iterable[str], interior: bool = False) -> list[bool]:
+    """For each character of `text`: whether it lies in an occurrence of one of `phrases` (with
+    `interior`, only after an occurrence's first character)."""
     mask = [False] * len(text)
     for phrase in phrases:
         if not phrase:
             continue
         start = text.find(phrase)
         while start >= 0:
-            for j in range(start, start + len(phrase)):
+            for j in range(start + 1 if interior else start, start + len(phrase)):
                 mask[j] = True
             start = text.find(phrase, start + 1)
     return mask
 
 
 def avoid_fragments(replies: Iterable[str], comment: str = "", viewer: str | None = None,
-                    keep: Iterable[str] = (), min_shared: int = AVOID_MIN_SHARED,
-                    short_keep_chars: int = 2) -> tuple[str, ...]:
+                    min_shared: int = AVOID_MIN_SHARED) -> tuple[str, ...]:
     """The parts of recent replies a new reply should not repeat, as fragments: each reply with the
-    text it shares with `comment` (runs of `min_shared` characters or more) and the viewer's name cut
-    out. The `keep` phrases (the character's name, first person, sentence endings) are never cut
-    short: a fragment ends before each of them, so that no avoided run of tokens ends inside one (the
-    engine bans the last token of a run); one longer than `short_keep_chars` characters (which could
-    be as many tokens as a run) is cut out altogether. Blank fragments are dropped. Pure: the engine
-    turns fragments into n-grams."""
+    text it shares with `comment` or the viewer's name (runs of `min_shared` characters or more, and
+    the name wherever it occurs, however short) cut out, split there; blank fragments are dropped.
+    Pure: the engine turns fragments into runs of tokens (and never cuts the character's own phrases
+    short: `GenerationOptions.avoid_keep`)."""
     sources = [comment.strip(), (viewer or "").strip()]
-    keep = [k.strip() for k in keep if k.strip()]
-    long_phrases = [(viewer or "").strip(), *(k for k in keep if len(k) > short_keep_chars)]
-    short_phrases = [k for k in keep if len(k) <= short_keep_chars]
     out: list[str] = []
-
-    def flush(piece: list[str]) -> None:
-        text = "".join(piece).strip()
-        if text:
-            out.append(text)
-
     for reply in replies:
-        cut = [a or b for a, b in zip(shared_mask(reply, sources, min_shared), occurrence_mask(reply, long_phrases),
-                                      strict=True)]
-        starts = {i for phrase in short_phrases for i in _occurrences(reply, phrase)}
+        cut = [a or b for a, b in zip(shared_mask(reply, sources, min_shared),
+                                      occurrence_mask(reply, [(viewer or "").strip()]), strict=True)]
         piece: list[str] = []
-        for i, char in enumerate(reply):
-            if cut[i]:
-                flush(piece)
+        for char, shared in zip(reply, cut, strict=True):
+            if shared:
+                if "".join(piece).strip():
+                    out.append("".join(piece).strip())
                 piece = []
-                continue
-            if i in starts:
-                flush(piece)
-                piece = []
-            piece.append(char)
-        flush(piece)
+            else:
+                piece.append(char)
+        if "".join(piece).strip():
+            out.append("".join(piece).strip())
     return tuple(out)
-
-
-def _occurrences(text: str, phrase: str) -> list[int]:
-    found: list[int] = []
-    start = text.find(phrase)
-    while start >= 0:
-        found.append(start)
-        start = text.find(phrase, start + 1)
-    return found
 
 
 class Conversation:
@@ -97,15 +75,11 @@ class Conversation:
 
     `memory_turns` earlier exchanges (within `memory_tokens`) go into the prompt, in the builder's
     memory form (`PromptBuilder.memory`); the last `avoid_recent` replies, whatever the memory shows,
-    are what `avoid(...)` gives the engine to keep out of the next reply (0 = nothing), never cutting
-    short the `keep` phrases (the character's name, first person and sentence endings): runs of
-    `avoid_ngram_size` tokens are avoided, so phrases of fewer characters than that stay whole at the
-    start of a fragment (see `avoid_fragments`)."""
+    are what `avoid(...)` gives the engine to keep out of the next reply (0 = nothing)."""
 
     def __init__(self, builder: PromptBuilder, count_tokens: Callable[[str], int], *,
                  form: PromptForm = PromptForm.TEXT, memory_turns: int = 2, memory_tokens: int = 160,
-                 topic_prompt: str = "{topic}", avoid_recent: int = 0, keep: Iterable[str] = (),
-                 avoid_ngram_size: int = 3) -> None:
+                 topic_prompt: str = "{topic}", avoid_recent: int = 0) -> None:
         self.builder = builder
         self.form = form
         self._count = count_tokens
@@ -115,8 +89,6 @@ class Conversation:
         self.memory: collections.deque[Turn] = collections.deque(maxlen=max(memory_turns, 1))
         self.recent_replies: collections.deque[str] = collections.deque(maxlen=max(avoid_recent, 1))
         self._avoid_recent = avoid_recent
-        self._keep = tuple(sorted({k for k in keep if k.strip()}, key=len, reverse=True))
-        self._short_keep_chars = max(avoid_ngram_size - 1, 0)
 
     @property
     def memory_form(self) -> MemoryForm:
@@ -141,8 +113,7 @@ class Conversation:
         without what they share with the comment being answered or the viewer's name."""
         if not self._avoid_recent:
             return ()
-        return avoid_fragments(self.recent_replies, comment, viewer, self._keep,
-                               short_keep_chars=self._short_keep_chars)
+        return avoid_fragments(self.recent_replies, comment, viewer)
 
     def said(self, reply: str) -> None:
         """A reply that was shown (an answer or idle talk): the next replies avoid its phrases."""

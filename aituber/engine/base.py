@@ -34,6 +34,9 @@ class GenerationOptions:
     """Texts (recent replies' fragments) whose runs of `avoid_ngram_size` tokens the reply must not
     repeat; engines that cannot suppress sequences ignore it."""
     avoid_ngram_size: int = 3
+    avoid_keep: tuple[str, ...] = ()
+    """Phrases never cut short by `avoid` (the character's name, first person, sentence endings): no
+    avoided run ends inside one, so the model can always finish "ミカ" once it has begun it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import ctranslate2
 
+from aituber.core.conversation import occurrence_mask
 from aituber.core.prompt import Prompt
 from aituber.core.textstream import IncrementalDecoder, ReplyShaper
 from aituber.engine.base import EngineInfo, EngineSettings, GenerationOptions, PromptForm, ReplyChunk
@@ -38,15 +39,19 @@ def choose_device(device: str = "auto", compute_type: str = "auto") -> tuple[str
     return device, compute_type
 
 
-def token_ngrams(token_lists: list[list[str]], n: int, limit: int = 4096) -> list[list[str]]:
+def token_ngrams(token_lists: list[list[str]], n: int, limit: int = 4096,
+                 may_end: list[list[bool]] | None = None) -> list[list[str]]:
     """Every distinct run of `n` (>= 2) consecutive tokens in the lists, in order of first
     appearance, at most `limit`: CTranslate2's `suppress_sequences`, which then never lets a reply
-    complete one of them (a single token would be banned outright, so n < 2 gives nothing)."""
+    complete one of them (a single token would be banned outright, so n < 2 gives nothing). With
+    `may_end`, a run is left out when its last token may not end one (it would cut a phrase short)."""
     if n < 2:
         return []
     seen: dict[tuple[str, ...], None] = {}
-    for tokens in token_lists:
+    for k, tokens in enumerate(token_lists):
         for i in range(len(tokens) - n + 1):
+            if may_end is not None and not may_end[k][i + n - 1]:
+                continue
             seen.setdefault(tuple(tokens[i:i + n]))
             if len(seen) >= limit:
                 return [list(g) for g in seen]
@@ -122,11 +127,19 @@ class CTranslate2Engine:
         return None, self.tokenizer.encode(prompt.text)
 
     def avoid_sequences(self, options: GenerationOptions) -> list[list[str]] | None:
-        """`options.avoid` as token n-grams for `suppress_sequences` (None when there is nothing)."""
+        """`options.avoid` as token n-grams for `suppress_sequences` (None when there is nothing).
+        CTranslate2 bans a run's last token after the others, so no run may end with a token that
+        starts inside one of `options.avoid_keep` (after "ミ", "カ" must stay possible)."""
         if not options.avoid:
             return None
-        grams = token_ngrams([self.tokenizer.encode(text, bos=False) for text in options.avoid],
-                             options.avoid_ngram_size)
+        token_lists: list[list[str]] = []
+        may_end: list[list[bool]] = []
+        for text in options.avoid:
+            spans = self.tokenizer.encode_spans(text)
+            inside = occurrence_mask(text, options.avoid_keep, interior=True)
+            token_lists.append([token for token, _, _ in spans])
+            may_end.append([not (start < len(inside) and inside[start]) for _, start, _ in spans])
+        grams = token_ngrams(token_lists, options.avoid_ngram_size, may_end=may_end)
         return grams or None
 
     def _generate_blocking(self, prompt: Prompt | str, options: GenerationOptions,

@@ -77,23 +77,6 @@ def test_avoid_fragments_leave_out_the_viewer_name_and_the_comment() -> None:
     assert avoid_fragments(["まるさん、ミカはうれしいよ〜"], "", "まる") == ("さん、ミカはうれしいよ〜",)
 
 
-def test_the_characters_own_name_and_endings_are_never_cut_short() -> None:
-    """"ミカ" is two tokens: were "、ミカ" an avoided run, the model could not finish its own name after
-    "、ミ". A fragment ends before each short phrase (so no run ends inside it) and keeps it at its
-    start ("ミカは元気" may not be said again, "ミカ" may); a longer one is cut out."""
-    keep = ("ミカ", "だよ", "かな", "よ〜", "星乃ミカ", "ミカちゃん")
-    assert avoid_fragments(["ごめんね！ミカは元気だよ〜。"], keep=keep) == ("ごめんね！", "ミカは元気", "だ", "よ〜。")
-    assert avoid_fragments(["星乃ミカです、ミカちゃんって呼んでね"], keep=keep) == ("です、", "って呼んでね")
-    assert avoid_fragments(["ミカは元気"], keep=keep, short_keep_chars=1) == ("は元気",)  # runs of 2 tokens
-    conversation = Conversation(PromptBuilder(INSTRUCTION, ""), len, avoid_recent=2, keep=("ミカ", "", "だよ"))
-    conversation.said("今日もミカは元気だよ！")
-    assert conversation.avoid() == ("今日も", "ミカは元気", "だよ！")
-    conversation = Conversation(PromptBuilder(INSTRUCTION, ""), len, avoid_recent=2, keep=("ミカ",),
-                                avoid_ngram_size=2)
-    conversation.said("今日もミカは元気")
-    assert conversation.avoid() == ("今日も", "は元気")
-
-
 def test_conversation_remembers_and_avoids_the_last_replies() -> None:
     conversation = Conversation(PromptBuilder(INSTRUCTION, "", memory="comments"), len, memory_turns=2,
                                 avoid_recent=2)

@@ -115,3 +115,21 @@ def test_avoided_phrases_are_not_repeated(engine):
     second = "".join(c.text for c in engine.generate("こんにちは", avoiding))
     assert second != first
     assert engine.avoid_sequences(options) is None
+
+
+def test_avoided_runs_never_end_inside_the_characters_own_phrases(engine):
+    """CTranslate2 bans a run's last token: a run ending inside "ミカ" would stop the model from
+    finishing its own name once begun."""
+    import dataclasses
+
+    text = "今日もミカは元気ミカ"
+    spans = engine.tokenizer.encode_spans(text)
+    inside = {4, 9}  # the "カ" of each "ミカ"
+    options = GenerationOptions(avoid=(text,), avoid_ngram_size=2)
+    every = engine.avoid_sequences(options)
+    kept = engine.avoid_sequences(dataclasses.replace(options, avoid_keep=("ミカ",)))
+    tokens = [token for token, _, _ in spans]
+    enders = {tuple(tokens[i - 1:i + 1]) for i in range(1, len(spans)) if spans[i][1] in inside}
+    assert enders and enders <= {tuple(g) for g in every}
+    assert not enders & {tuple(g) for g in kept}
+    assert {tuple(g) for g in kept} == {tuple(g) for g in every} - enders
