@@ -35,8 +35,8 @@ class GenerationOptions:
     repeat; engines that cannot suppress sequences ignore it."""
     avoid_ngram_size: int = 3
     avoid_keep: tuple[str, ...] = ()
-    """Phrases never cut short by `avoid` (the character's name, first person, sentence endings): no
-    avoided run ends inside one, so the model can always finish "ミカ" once it has begun it."""
+    """Phrases `avoid` never keeps out (the character's name, first person, sentence endings): no
+    avoided run ends with a token of one, so the model can always begin "ミカ" and finish it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,15 +128,16 @@ class CTranslate2Engine:
 
     def avoid_sequences(self, options: GenerationOptions) -> list[list[str]] | None:
         """`options.avoid` as token n-grams for `suppress_sequences` (None when there is nothing).
-        CTranslate2 bans a run's last token after the others, so no run may end with a token that
-        starts inside one of `options.avoid_keep` (after "ミ", "カ" must stay possible)."""
+        CTranslate2 bans a run's last token after the others, so no run ends with a token that starts
+        in one of `options.avoid_keep`: the character may always begin its own phrases, and finish
+        them (after "ミ", "カ" stays possible)."""
         if not options.avoid:
             return None
         token_lists: list[list[str]] = []
         may_end: list[list[bool]] = []
         for text in options.avoid:
             spans = self.tokenizer.encode_spans(text)
-            inside = occurrence_mask(text, options.avoid_keep, interior=True)
+            inside = occurrence_mask(text, options.avoid_keep)
             token_lists.append([token for token, _, _ in spans])
             may_end.append([not (start < len(inside) and inside[start]) for _, start, _ in spans])
         grams = token_ngrams(token_lists, options.avoid_ngram_size, may_end=may_end)

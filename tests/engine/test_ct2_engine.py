@@ -117,14 +117,14 @@ def test_avoided_phrases_are_not_repeated(engine):
     assert engine.avoid_sequences(options) is None
 
 
-def test_avoided_runs_never_end_inside_the_characters_own_phrases(engine):
+def test_avoided_runs_never_end_in_the_characters_own_phrases(engine):
     """CTranslate2 bans a run's last token: a run ending inside "ミカ" would stop the model from
-    finishing its own name once begun."""
+    finishing its own name once begun, one ending at its start from saying it."""
     import dataclasses
 
     text = "今日もミカは元気ミカ"
     spans = engine.tokenizer.encode_spans(text)
-    inside = {4, 9}  # the "カ" of each "ミカ"
+    inside = {3, 4, 8, 9}  # each "ミカ"
     options = GenerationOptions(avoid=(text,), avoid_ngram_size=2)
     every = engine.avoid_sequences(options)
     kept = engine.avoid_sequences(dataclasses.replace(options, avoid_keep=("ミカ",)))
