@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -48,7 +49,7 @@ from aituber.core.prompt import Prompt
 from aituber.core.reply import ReplyAssembler, ReplyTiming
 from aituber.core.selection import IdleTalk, SelectionQueue
 from aituber.core.stats import RunStats
-from aituber.engine.base import Engine
+from aituber.engine.base import Engine, GenerationOptions
 from aituber.engine.registry import create_engine
 from aituber.errors import AituberError
 from aituber.outputs.base import (
@@ -132,7 +133,7 @@ class Pipeline:
             self.conversation = Conversation(
                 prompt_builder(character, info), engine.count_tokens, form=info.prompt_form,
                 memory_turns=character.prompt.memory_turns, memory_tokens=character.prompt.memory_tokens,
-                topic_prompt=character.topic_prompt)
+                topic_prompt=character.topic_prompt, avoid_recent=character.generation.avoid_recent)
         self._holding = [o for o in self.outputs if getattr(o, "holds_replies", False)]
         self._wake = asyncio.Event()
         self._reply_seq = 0
@@ -296,10 +297,13 @@ class Pipeline:
             case Idle(topic=topic):
                 try:
                     prompt = self._conversation.for_topic(topic)
+                    options = self._avoiding(self._conversation.avoid())
                 except Exception:
                     log.exception("the prompt for idle topic %r could not be built; skipped", topic)
                 else:
-                    ended = await self._reply(prompt, comment_id=f"idle:{topic}")
+                    ended = await self._reply(prompt, comment_id=f"idle:{topic}", options=options)
+                    if ended.stop_reason in ("stop", "length"):
+                        self._conversation.said(ended.text)
         self.director.replied(decision, self.clock())
         return ended
 
@@ -322,11 +326,12 @@ class Pipeline:
             text = self.moderator.prompt_text(comment)
             viewer = self.moderator.prompt_name(comment)
             prompt = self._build_prompt(text, viewer, comment)
+            options = self._avoiding(self._conversation.avoid(text, viewer))
         except Exception:
             log.exception("the prompt for comment %s could not be built; skipped", comment.id)
             self.emit(CommentSkipped(comment, "engine_error"))
             return None
-        ended = await self._reply(prompt, comment=comment)
+        ended = await self._reply(prompt, comment=comment, options=options)
         if ended.stop_reason in ("stop", "length"):
             self._conversation.remember(text, viewer, ended.text)
         elif ended.stop_reason == "error":
@@ -346,8 +351,12 @@ class Pipeline:
             conversation.memory.clear()
             return conversation.for_comment(text, viewer)
 
+    def _avoiding(self, avoid: tuple[str, ...]) -> GenerationOptions:
+        """The character's generation options, keeping the recent replies' phrases out."""
+        return dataclasses.replace(self.options, avoid=avoid) if avoid else self.options
+
     async def _reply(self, source: Prompt | str, *, comment: Comment | None = None,
-                     comment_id: str = "") -> ReplyEnded:
+                     comment_id: str = "", options: GenerationOptions | None = None) -> ReplyEnded:
         """One reply: the engine's text for a prompt, or a fixed text (`!say`, thanks), through the
         output filter. It is generated at once, and shown once the outputs have presented the last one."""
         self._reply_seq += 1
@@ -376,7 +385,7 @@ class Pipeline:
             assert self.engine is not None
             stop, tokens = "stop", 0
             try:
-                async with contextlib.aclosing(self.engine.stream(source, self.options)) as stream:
+                async with contextlib.aclosing(self.engine.stream(source, options or self.options)) as stream:
                     async for chunk in stream:
                         presentation.put(assembler.feed(chunk.text, self.timer()))
                         if assembler.dropped:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aituber.core.moderation import ModerationSettings, Moderator
-from aituber.core.prompt import CHAT, INSTRUCTION, TEMPLATES, PromptBuilder, PromptForm, Template
+from aituber.core.prompt import CHAT, INSTRUCTION, TEMPLATES, MemoryForm, PromptBuilder, PromptForm, Template
 from aituber.core.selection import QueueSettings
 from aituber.engine.base import EngineInfo, EngineSettings, GenerationOptions
 from aituber.errors import ConfigError
@@ -47,6 +47,10 @@ class GenerationSettings(_Strict):
     no_repeat_ngram_size: int = Field(0, ge=0)
     cut_long_replies: bool = True
     """A reply that runs over the length limit is cut after its last complete sentence."""
+    avoid_recent: int = Field(0, ge=0, le=20)
+    """Keep the phrases of this many recent replies out of the next one (0 = off)."""
+    avoid_ngram_size: int = Field(3, ge=2, le=16)
+    """...as runs of this many tokens (where the engine can: CTranslate2's suppress_sequences)."""
 
 
 class ModerationConfig(_Strict):
@@ -93,6 +97,8 @@ class QueueConfig(_Strict):
 
 class PromptConfig(_Strict):
     viewer_names: bool = True
+    memory: MemoryForm = MemoryForm.COMMENTS
+    """What the memory shows: "comments" (viewers' earlier comments only) or "replies" (whole exchanges)."""
     memory_turns: int = Field(2, ge=0, le=20)
     memory_tokens: int = Field(160, ge=0)
     static_prompt: bool = True
@@ -346,8 +352,10 @@ def queue_settings(character: Character) -> QueueSettings:
 
 
 def generation_options(character: Character) -> GenerationOptions:
-    g = character.generation.model_dump(exclude={"cut_long_replies"})
-    return GenerationOptions(**g, stop_strings=(*character.prompt_template.stop_strings, *character.stop_strings))
+    g = character.generation.model_dump(exclude={"cut_long_replies", "avoid_recent"})
+    keep = (character.name, character.first_person, *character.aliases, *character.sentence_endings)
+    return GenerationOptions(**g, stop_strings=(*character.prompt_template.stop_strings, *character.stop_strings),
+                             avoid_keep=tuple(dict.fromkeys(k for k in keep if k.strip())))
 
 
 def prompt_builder(character: Character, engine: EngineInfo | None = None) -> PromptBuilder:
@@ -359,7 +367,8 @@ def prompt_builder(character: Character, engine: EngineInfo | None = None) -> Pr
         template = INSTRUCTION  # never rendered: messages are built the same for every template
     return PromptBuilder(template, character.persona, viewer_names=character.prompt.viewer_names,
                          chat_template=engine.chat_template if engine else None,
-                         special_tokens=dict(engine.special_tokens) if engine else None)
+                         special_tokens=dict(engine.special_tokens) if engine else None,
+                         memory=character.prompt.memory)
 
 
 def engine_settings(character: Character, local: Callable[[], EngineSettings], *, kind: str | None = None,
@@ -396,6 +405,8 @@ def engine_settings(character: Character, local: Callable[[], EngineSettings], *
     if e.fallback == "local":
         options["fallback"] = local()
     return EngineSettings(kind="openai", model=model or e.model or "", options=options)
+
+
 def voice_settings(character: Character, *, engine: str | None = None, url: str | None = None) -> VoiceSettings:
     """The character's voice engine settings; `engine`/`url` override the file (command line)."""
     v = character.voice

@@ -100,11 +100,16 @@ def test_the_core_imports_nothing_from_the_edges():
             assert not bad, f"{module} imports {bad}"
 
 
+#: The session evaluation replays a chat log through the bot's own pipeline (inside its functions).
+RUNS_THE_PIPELINE = {"training.session": ("aituber.app", "aituber.sources.replay")}
+
+
 def test_training_never_imports_the_bots_outputs_or_sources():
     for module, targets in import_graph().items():
         if module.startswith("training"):
+            allowed = RUNS_THE_PIPELINE.get(module, ())
             assert not [t for t in targets if t.startswith(("aituber.outputs", "aituber.sources", "aituber.app",
-                                                            "aituber.cli"))], module
+                                                            "aituber.cli")) and t not in allowed], module
 
 
 def test_only_the_ctranslate2_modules_import_ctranslate2():

@@ -252,7 +252,9 @@ async def test_a_burst_of_super_chats_is_thanked_together_in_the_characters_word
     await asyncio.wait_for(run, 10)
 
 
-async def test_memory_reaches_the_next_prompt(character):
+@pytest.mark.parametrize("memory", ["comments", "replies"])
+async def test_memory_reaches_the_next_prompt(character, memory):
+    character = character.model_copy(update={"prompt": character.prompt.model_copy(update={"memory": memory})})
     engine = ScriptedEngine(["いちごパフェだよ！", "ゲームも大好き！"])
     source = QueueSource(comment(1, "好きな食べ物は？", name="たぬき丸"))
     out = Collect()
@@ -263,8 +265,9 @@ async def test_memory_reaches_the_next_prompt(character):
     source.close()
     await asyncio.wait_for(run, 10)
     first, second = engine.prompts
-    assert "いちごパフェだよ！" not in first.dynamic
-    assert "好きな食べ物は?" in second.dynamic and "いちごパフェだよ！" in second.dynamic  # NFKC: ？ -> ?
+    assert "いちごパフェだよ！" not in first.dynamic and "前のコメント" not in first.dynamic
+    assert "好きな食べ物は?" in second.dynamic and "たぬき丸" in second.dynamic  # NFKC: ？ -> ?
+    assert ("いちごパフェだよ！" in second.dynamic) is (memory == "replies")  # "comments": the reply is not shown
     assert second.dynamic.rstrip().endswith("### output:") and "視聴者名: ねこ" in second.dynamic
 
 
@@ -280,11 +283,38 @@ async def test_a_viewers_name_cannot_write_into_the_template(character):
 
 
 async def test_a_cancelled_or_failed_reply_is_not_remembered(character):
+    character = character.model_copy(update={"prompt": character.prompt.model_copy(update={"memory": "replies"})})
     engine = ScriptedEngine([["途中まで", GenerationError("the model crashed")], "二番目。", "三番目。"])
     source, out = QueueSource(comment(1, "ひとつめ"), comment(2, "ふたつめ"), comment(3, "みっつめ"), None), Collect()
     await Pipeline(character=character, engine=engine, source=source, outputs=[out]).run()
     assert [e.stop_reason for e in out.of(ReplyEnded)] == ["error", "stop", "stop"]
     assert "途中まで" not in engine.prompts[1].dynamic and "二番目。" in engine.prompts[2].dynamic
+    assert "ひとつめ" not in engine.prompts[1].dynamic and "ふたつめ" in engine.prompts[2].dynamic
+
+
+async def test_the_recent_replies_are_kept_out_of_the_next(character):
+    """`[generation] avoid_recent`: the engine is asked to avoid the last replies' phrases, without
+    what they share with the comment being answered or the viewer's name; the character's own phrases
+    go with them, never to be cut short (`avoid_keep`)."""
+    character = character.model_copy(update={"generation": character.generation.model_copy(
+        update={"avoid_recent": 2})})
+    engine = ScriptedEngine(["たぬき丸さん、いちごパフェだよ！", "ゲームも大好き！", "星もきれいだね"])
+    source, out = QueueSource(), Collect()
+    run = asyncio.create_task(Pipeline(character=character, engine=engine, source=source, outputs=[out]).run())
+    for i, (text, name) in enumerate([("好きな食べ物は？", "たぬき丸"), ("ゲームは？", "ねこ"),
+                                      ("パフェ食べたい", "たぬき丸")], start=1):
+        source.put(comment(i, text, name=name))
+        await out.wait_for(lambda: len(out.of(ReplyEnded)) == i)
+    source.close()
+    await asyncio.wait_for(run, 10)
+    assert [o.avoid for o in engine.options] == [
+        (), ("たぬき丸さん、いちごパフェだよ！",), ("さん、いちご", "だよ！", "ゲームも大好き！")]
+    assert engine.options[2].avoid_keep == ("星乃ミカ", "ミカ", "ミカちゃん", "みか", "mika", "だよ", "だね", "かな", "よ〜")
+    plain = character.model_copy(update={"generation": character.generation.model_copy(update={"avoid_recent": 0})})
+    engine = ScriptedEngine(["いちごパフェだよ！", "ゲームも大好き！"])
+    await Pipeline(character=plain, engine=engine, source=QueueSource(comment(1), comment(2), None),
+                   outputs=[Collect()]).run()
+    assert [o.avoid for o in engine.options] == [(), ()]
 
 
 async def test_an_engine_failure_costs_one_reply_never_the_stream(character):

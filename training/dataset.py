@@ -11,7 +11,10 @@ or a conversation, for memory: the turns in order, each an exchange of its own::
 
 `instruction` and `output` are required, non-empty strings; `input` is optional (extra context such as
 `視聴者名: NAME`). A conversation of N turns trains N replies: turn k is asked with turns 1..k-1 as the
-memory the bot would show (`PromptBuilder.training_example(..., history=...)`). Blank lines are ignored.
+memory the bot would show (`PromptBuilder.training_example(..., history=...)`): the same form (the
+builder's `memory`), the same number of turns within the same token budget, and each remembered turn
+with its viewer's name (taken from the turn's `視聴者名: NAME` input), as the bot's memory has it.
+Blank lines are ignored.
 
 Everything wrong with a file is collected before any training starts and raised together as one
 `DatasetError`, one `FILE:LINE: reason` per problem (bad JSON, a missing or empty field, an unknown
@@ -26,18 +29,29 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aituber.core.prompt import PromptBuilder, Turn
+from aituber.core.prompt import PromptBuilder, Turn, select_history
 from aituber.errors import AituberError
 
 IGNORE_INDEX = -100
 EXCHANGE_KEYS = frozenset({"instruction", "input", "output"})
 DEFAULT_MAX_CHARS = 1000
 """Longest exchange accepted (instruction + input + output, in characters)."""
+DEFAULT_MEMORY_TURNS = 2
+DEFAULT_MEMORY_TOKENS = 160
+"""The bot's memory limits when the character does not set them (`[prompt] memory_turns`, `memory_tokens`)."""
+_VIEWER = re.compile(r"視聴者名:\s*([^/\n]+)")
+
+
+def viewer_of(input_text: str) -> str | None:
+    """The viewer's name in an exchange's input (`視聴者名: NAME`, up to a `/` or the line's end)."""
+    match = _VIEWER.search(input_text)
+    return match.group(1).strip() or None if match else None
 
 
 class DatasetError(AituberError):
@@ -217,12 +231,15 @@ class PromptEncoder:
     engine does when it caches it."""
 
     def __init__(self, builder: PromptBuilder, encode_text: Callable[[str], list[int]], bos_id: int | None,
-                 eos_id: int, static_prompt: bool = True) -> None:
+                 eos_id: int, static_prompt: bool = True, memory_turns: int = DEFAULT_MEMORY_TURNS,
+                 memory_tokens: int = DEFAULT_MEMORY_TOKENS) -> None:
         self.builder = builder
         self.encode_text = encode_text
         self.bos_id = bos_id
         self.eos_id = eos_id
         self.static_prompt = static_prompt
+        self.memory_turns = memory_turns
+        self.memory_tokens = memory_tokens
         self._static = builder.build("\x00").static if static_prompt else ""
 
     def prompt_ids(self, prompt: str) -> list[int]:
@@ -231,18 +248,26 @@ class PromptEncoder:
             return ids + self.encode_text(self._static) + self.encode_text(prompt[len(self._static):])
         return ids + self.encode_text(prompt)
 
+    def memory(self, earlier: list[Turn]) -> list[Turn]:
+        """What the bot would remember of `earlier` turns: the last `memory_turns` within the budget."""
+        if not self.memory_turns:
+            return []
+        return select_history(earlier[-self.memory_turns:], lambda text: len(self.encode_text(text)),
+                              self.memory_tokens, self.builder.memory)
+
     def encode(self, example: Example) -> list[EncodedExample]:
-        """One sequence per turn: turn k with turns 1..k-1 as memory."""
+        """One sequence per turn: turn k with (what the bot keeps of) turns 1..k-1 as memory."""
         out = []
         history: list[Turn] = []
         for k, turn in enumerate(example.turns):
-            prompt, completion = self.builder.training_example(turn.instruction, turn.output, turn.input, history)
+            prompt, completion = self.builder.training_example(turn.instruction, turn.output, turn.input,
+                                                               self.memory(history))
             prompt_ids = self.prompt_ids(prompt)
             completion_ids = self.encode_text(completion) + [self.eos_id]
             source = example.source if len(example.turns) == 1 else f"{example.source}: turn {k + 1}"
             out.append(EncodedExample(source, tuple(prompt_ids + completion_ids),
                                       tuple([IGNORE_INDEX] * len(prompt_ids) + completion_ids)))
-            history.append(Turn(turn.instruction, turn.output))
+            history.append(Turn(turn.instruction, turn.output, viewer_of(turn.input)))
         return out
 
     def encode_all(self, examples: Sequence[Example], max_length: int) -> list[EncodedExample]:

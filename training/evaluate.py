@@ -1,6 +1,16 @@
 """`aituber eval`: held-out comments through the real engine, scored, base and tuned side by side.
 
     aituber eval characters/NAME [--model DIR] [--baseline DIR] [--out report.md] [--limit N] [--seed N]
+                                 [--session LOG ...] [--memory comments|replies] [--memory-turns N]
+                                 [--avoid-recent N]
+
+With `--session LOG` a chat log is replayed through the real pipeline instead (memory, moderation,
+selection, the output filter: `training.session`), and the session is scored with the rows below
+plus echo rate, the most common opening, distinct-2 and the on-topic rate (defined in
+training/session.py). Without `--session`, the report holds the held-out comments and a session
+over the character's `sample_chat.jsonl`. `--memory`, `--memory-turns` and `--avoid-recent` override
+the character's `[prompt] memory`, `memory_turns` and `[generation] avoid_recent` for the evaluation
+(to compare the mechanisms); progress goes to stderr.
 
 Each comment of `characters/NAME/dataset/eval.jsonl` is asked as the bot asks it: the character's
 prompt builder (persona, template; the viewer's name when the line's `input` gives one as
@@ -59,11 +69,22 @@ from aituber.core.moderation import ModerationSettings, Moderator
 from aituber.core.stats import percentile
 from aituber.engine.base import Engine, EngineSettings, GenerationOptions, complete
 from aituber.engine.registry import create_engine
+from aituber.errors import ConfigError
 
 from training.dataset import load_comments
+from training.session import (
+    SessionRun,
+    distinct_n,
+    echo_flags,
+    load_expectations,
+    on_topic_rate,
+    run_session,
+    top_opening,
+)
 from training.settings import load_training_character
 
 EVAL_FILE = "dataset/eval.jsonl"
+SAMPLE_CHAT = "sample_chat.jsonl"
 TEMPLATE_MARKERS = ("###", "instruction:", "input:", "output:")
 VIEWER_PREFIX = "視聴者名:"
 LOOP_NGRAM = 4
@@ -378,6 +399,162 @@ def comparison(report: Report) -> dict[str, bool]:
     return out
 
 
+# --- sessions -------------------------------------------------------------------------------------
+
+
+def with_overrides(character: Character, memory: str | None = None, memory_turns: int | None = None,
+                   avoid_recent: int | None = None) -> Character:
+    """The character with its memory form, memory turns or avoided recent replies replaced (None: as is)."""
+    prompt = {k: v for k, v in (("memory", memory), ("memory_turns", memory_turns)) if v is not None}
+    generation = {"avoid_recent": avoid_recent} if avoid_recent is not None else {}
+    return character.model_copy(update={
+        "prompt": character.prompt.model_validate({**character.prompt.model_dump(), **prompt}),
+        "generation": character.generation.model_validate({**character.generation.model_dump(), **generation}),
+    })
+
+
+def _as_model_report(run: SessionRun, character: Character) -> ModelReport:
+    moderator = ng_moderator(character)
+    report = ModelReport(model_dir=run.model_dir, device=run.device, compute_type=run.compute_type)
+    for r in run.replies:
+        report.replies.append(Reply(r.comment_id, r.comment, r.text, r.stop, r.first_text_s, r.total_s, r.tokens))
+        report.ng_hits.append(moderator.ng_hits(r.raw))
+    return report
+
+
+def session_metrics(run: SessionRun, character: Character,
+                    expectations: dict[str, tuple[str, ...]]) -> dict[str, float | int | str | None]:
+    """The per-reply rows over the session's replies, and the session's own."""
+    texts = [r.text for r in run.replies]
+    flags = echo_flags(run.replies)
+    opening = top_opening(texts)
+    topic, judged = on_topic_rate(run.replies, expectations)
+    return {
+        **_as_model_report(run, character).metrics(character),
+        "echo_rate": sum(flags) / len(flags) if flags else None,
+        "top_opening": opening[1] if opening else None,
+        "top_opening_text": opening[0] if opening else "",
+        "distinct_2": distinct_n(texts, 2),
+        "on_topic": topic,
+        "on_topic_n": judged,
+        "comments": run.comments,
+        "thanks": run.thanks,
+        "skipped": sum(run.skipped.values()),
+    }
+
+
+@dataclass(slots=True)
+class SessionReport:
+    character: Character
+    log: Path
+    tuned: SessionRun
+    base: SessionRun | None
+    expectations: dict[str, tuple[str, ...]]
+    seed: int = 0
+
+
+def evaluate_session(character_dir: str | Path, log: str | Path, model_dir: str | Path,
+                     baseline_dir: str | Path | None = None, seed: int = 0, device: str = "auto",
+                     compute_type: str = "auto", character: Character | None = None,
+                     progress: Callable[[str], None] | None = None) -> SessionReport:
+    """`log` through the pipeline on `model_dir` (and `baseline_dir`, one after the other)."""
+    character_dir = Path(character_dir)
+    if character is None:
+        character, _ = load_training_character(character_dir)
+    expectations = load_expectations(character_dir / EVAL_FILE)
+    tuned = run_session(character, log, model_dir, label="tuned" if baseline_dir else "", seed=seed,
+                        device=device, compute_type=compute_type, progress=progress)
+    base = None
+    if baseline_dir is not None:
+        base = run_session(character, log, baseline_dir, label="base", seed=seed, device=device,
+                           compute_type=compute_type, progress=progress)
+    return SessionReport(character, Path(log), tuned, base, expectations, seed)
+
+
+#: (key, label, format, better) for the session's own rows.
+SESSION_ROWS = (
+    ("echo_rate", "echo rate (a 6-char run from one of the 5 previous replies)", "pct", "low"),
+    ("top_opening", "most common opening (3 chars), share of replies", "pct", "low"),
+    ("distinct_2", "distinct-2 (character bigrams, whole session)", "pct", "high"),
+    ("on_topic", "on-topic (an expected keyword; comments with `expect`)", "pct", "high"),
+)
+SESSION_COUNTS = (
+    ("comments", "comments in the log"),
+    ("replies", "model replies (answers and idle talk)"),
+    ("thanks", "thanks said (fixed text, not scored)"),
+    ("skipped", "comments skipped (moderation, queue)"),
+    ("on_topic_n", "replies judged for on-topic"),
+)
+#: The per-reply rows that mean something in a session (the bot's stop strings apply).
+SESSION_REPLY_ROWS = tuple(r for r in ROWS if r[0] not in ("cut_at_length",))
+
+
+def _session_cell(key: str, kind: str, m: dict) -> str:
+    text = _fmt(m[key], kind)
+    if key == "top_opening" and m["top_opening_text"]:
+        text += f" ({_cell(str(m['top_opening_text']))})"
+    return text
+
+
+def render_session(report: SessionReport, samples: int = 12) -> str:
+    c = report.character
+    tuned = session_metrics(report.tuned, c, report.expectations)
+    base = session_metrics(report.base, c, report.expectations) if report.base else None
+    memory = f"memory `{c.prompt.memory.value}` ({c.prompt.memory_turns} turns)"
+    avoid = (f"the phrases of the last {c.generation.avoid_recent} replies suppressed "
+             f"({c.generation.avoid_ngram_size}-token runs)" if c.generation.avoid_recent else "no suppression")
+    lines = [f"## Session: `{report.log}`", "",
+             f"The log replayed through the pipeline (moderation, selection, {memory}, {avoid}, the output "
+             f"filter, the bot's stop strings), each comment once the last was dealt with; seed {report.seed}, "
+             f"on {report.tuned.device} / {report.tuned.compute_type}.", ""]
+    runs = [("base", base), ("tuned", tuned)] if base is not None else [("model", tuned)]
+    lines += ["| metric | " + " | ".join(name for name, _ in runs) + " |",
+              "| --- |" + " ---: |" * len(runs)]
+    for key, label in SESSION_COUNTS:
+        lines.append(f"| {label} | " + " | ".join(_fmt(m[key], "int") for _, m in runs) + " |")
+    for key, label, kind, _ in (*SESSION_ROWS, *SESSION_REPLY_ROWS):
+        if key == "first_token_p50_ms":
+            label = "first text p50 (ms)"
+        elif key == "first_token_p95_ms":
+            label = "first text p95 (ms)"
+        lines.append(f"| {label} | " + " | ".join(_session_cell(key, kind, m) for _, m in runs) + " |")
+    lines += [""] + [f"{name}: `{run.model_dir}`  " for name, run in
+                     ((("base", report.base), ("tuned", report.tuned)) if report.base else (("model", report.tuned),))]
+    lines += ["", "Latencies are the pipeline's (selection to first text, to the end); the models ran one after "
+              "the other, so load on the machine may differ between them.", ""]
+    lines += ["### Sample replies", ""]
+    if report.base is not None:
+        by_id = {r.comment_id: r for r in report.base.replies if r.comment_id}
+        lines += ["| comment | base | tuned |", "| --- | --- | --- |"]
+        for r in report.tuned.replies[:samples]:
+            b = by_id.get(r.comment_id)
+            lines.append(f"| {_cell(r.comment)} | {_cell(b.text) if b else '-'} | {_cell(r.text)} |")
+    else:
+        lines += ["| comment | reply |", "| --- | --- |"]
+        for r in report.tuned.replies[:samples]:
+            lines.append(f"| {_cell(r.comment)} | {_cell(r.text)} |")
+    echoed = [(i, r) for i, (r, bad) in enumerate(zip(report.tuned.replies, echo_flags(report.tuned.replies)))
+              if bad]
+    if echoed:
+        lines += ["", f"### Echoes ({'tuned' if report.base else 'model'})", ""]
+        for i, r in echoed:
+            lines.append(f"- #{i + 1} {_cell(r.comment)} → {_cell(r.text)}")
+    return "\n".join(lines) + "\n"
+
+
+def session_comparison(report: SessionReport) -> dict[str, bool]:
+    """For each compared session metric, whether the tuned model is at least as good as the base."""
+    if report.base is None:
+        return {}
+    tuned = session_metrics(report.tuned, report.character, report.expectations)
+    base = session_metrics(report.base, report.character, report.expectations)
+    out = {}
+    for key, _, _, better in (*SESSION_ROWS, *SESSION_REPLY_ROWS):
+        if better and tuned[key] is not None and base[key] is not None:
+            out[key] = tuned[key] >= base[key] if better == "high" else tuned[key] <= base[key]
+    return out
+
+
 # --- command line ---------------------------------------------------------------------------------
 
 
@@ -394,19 +571,55 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                              "own end, so template leaks and loops are counted)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--compute-type", default="auto")
+    parser.add_argument("--session", type=Path, action="append", metavar="LOG",
+                        help="replay this chat log through the pipeline and score the session (echo rate, "
+                             "openings, distinct-2, on-topic...) instead of the held-out comments; repeatable. "
+                             "Default: the held-out comments and a session over the character's sample_chat.jsonl")
+    parser.add_argument("--memory", choices=["comments", "replies"],
+                        help="override [prompt] memory for this evaluation: the viewers' earlier comments only, "
+                             "or whole earlier exchanges")
+    parser.add_argument("--memory-turns", type=int, metavar="N", help="override [prompt] memory_turns (0 = no memory)")
+    parser.add_argument("--avoid-recent", type=int, metavar="N",
+                        help="override [generation] avoid_recent: keep the phrases of the last N replies out of "
+                             "the next (0 = off)")
 
 
-def cli_eval(args: argparse.Namespace) -> Report:
-    """`aituber eval`; `args.model` must be set (the CLI fills in the tuned model's folder)."""
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cli_eval(args: argparse.Namespace) -> Report | None:
+    """`aituber eval`; `args.model` must be set (the CLI fills in the tuned model's folder). Returns the
+    held-out comments' report (None when only sessions were asked for)."""
     if args.model is None:
         raise SystemExit("aituber eval: --model DIR is required here")
     def progress(done: int, total: int) -> None:
-        print(f"\r{args.character.name}: {done}/{total} comments", end="\n" if done == total else "",
-              file=sys.stderr, flush=True)
+        if done % 10 == 0 or done == total:
+            _stderr(f"{args.character.name}: {done}/{total} comments")
 
-    report = evaluate_character(args.character, args.model, args.baseline, args.limit, args.seed, args.device,
-                                args.compute_type, "bot" if args.bot_stops else "model", progress)
-    text = render_markdown(report)
+    character, _ = load_training_character(args.character)
+    character = with_overrides(character, getattr(args, "memory", None), getattr(args, "memory_turns", None),
+                               getattr(args, "avoid_recent", None))
+    sessions = list(getattr(args, "session", None) or [])
+    for log_path in sessions:  # before any model loads
+        if not log_path.is_file():
+            raise ConfigError(f"--session {log_path}: chat log not found")
+    report = None
+    parts: list[str] = []
+    if not sessions:
+        report = evaluate_character(args.character, args.model, args.baseline, args.limit, args.seed, args.device,
+                                    args.compute_type, "bot" if args.bot_stops else "model", progress)
+        parts.append(render_markdown(report))
+        sample = args.character / SAMPLE_CHAT
+        if sample.is_file():
+            sessions = [sample]
+    for log_path in sessions:
+        session = evaluate_session(args.character, log_path, args.model, args.baseline, args.seed, args.device,
+                                   args.compute_type, character=character, progress=_stderr)
+        parts.append(render_session(session))
+    if report is None:
+        parts.insert(0, f"# Session evaluation: {character.name} ({character.id})\n")
+    text = "\n".join(parts)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text, encoding="utf-8")

@@ -30,6 +30,13 @@ class GenerationOptions:
     repetition_penalty: float = 1.1
     no_repeat_ngram_size: int = 0
     stop_strings: tuple[str, ...] = ()
+    avoid: tuple[str, ...] = ()
+    """Texts (recent replies' fragments) whose runs of `avoid_ngram_size` tokens the reply must not
+    repeat; engines that cannot suppress sequences ignore it."""
+    avoid_ngram_size: int = 3
+    avoid_keep: tuple[str, ...] = ()
+    """Phrases `avoid` never keeps out (the character's name, first person, sentence endings): no
+    avoided run ends with a token of one, so the model can always begin "ミカ" and finish it."""
 
 
 @dataclass(frozen=True, slots=True)

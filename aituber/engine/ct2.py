@@ -16,6 +16,7 @@ from pathlib import Path
 
 import ctranslate2
 
+from aituber.core.conversation import occurrence_mask
 from aituber.core.prompt import Prompt
 from aituber.core.textstream import IncrementalDecoder, ReplyShaper
 from aituber.engine.base import EngineInfo, EngineSettings, GenerationOptions, PromptForm, ReplyChunk
@@ -36,6 +37,25 @@ def choose_device(device: str = "auto", compute_type: str = "auto") -> tuple[str
     if compute_type == "auto":
         compute_type = "int8_float16" if device == "cuda" else "int8"
     return device, compute_type
+
+
+def token_ngrams(token_lists: list[list[str]], n: int, limit: int = 4096,
+                 may_end: list[list[bool]] | None = None) -> list[list[str]]:
+    """Every distinct run of `n` (>= 2) consecutive tokens in the lists, in order of first
+    appearance, at most `limit`: CTranslate2's `suppress_sequences`, which then never lets a reply
+    complete one of them (a single token would be banned outright, so n < 2 gives nothing). With
+    `may_end`, a run is left out when its last token may not end one (it would cut a phrase short)."""
+    if n < 2:
+        return []
+    seen: dict[tuple[str, ...], None] = {}
+    for k, tokens in enumerate(token_lists):
+        for i in range(len(tokens) - n + 1):
+            if may_end is not None and not may_end[k][i + n - 1]:
+                continue
+            seen.setdefault(tuple(tokens[i:i + n]))
+            if len(seen) >= limit:
+                return [list(g) for g in seen]
+    return [list(g) for g in seen]
 
 
 def default_threads() -> int:
@@ -106,10 +126,28 @@ class CTranslate2Engine:
                             len(static), self.static_prompt_limit)
         return None, self.tokenizer.encode(prompt.text)
 
+    def avoid_sequences(self, options: GenerationOptions) -> list[list[str]] | None:
+        """`options.avoid` as token n-grams for `suppress_sequences` (None when there is nothing).
+        CTranslate2 bans a run's last token after the others, so no run ends with a token that starts
+        in one of `options.avoid_keep`: the character may always begin its own phrases, and finish
+        them (after "ミ", "カ" stays possible)."""
+        if not options.avoid:
+            return None
+        token_lists: list[list[str]] = []
+        may_end: list[list[bool]] = []
+        for text in options.avoid:
+            spans = self.tokenizer.encode_spans(text)
+            inside = occurrence_mask(text, options.avoid_keep)
+            token_lists.append([token for token, _, _ in spans])
+            may_end.append([not (start < len(inside) and inside[start]) for _, start, _ in spans])
+        grams = token_ngrams(token_lists, options.avoid_ngram_size, may_end=may_end)
+        return grams or None
+
     def _generate_blocking(self, prompt: Prompt | str, options: GenerationOptions,
                            emit: Callable[[ReplyChunk], None], cancel: threading.Event) -> None:
         """Run one generation in the calling thread, handing every chunk to `emit`."""
         static, tokens = self.encode_prompt(prompt)
+        suppress = self.avoid_sequences(options)
         decoder = IncrementalDecoder(self.tokenizer.decode)
         shaper = ReplyShaper(options.stop_strings, options.max_chars)
         stop = "stop"
@@ -124,6 +162,7 @@ class CTranslate2Engine:
                 sampling_topp=options.top_p,
                 repetition_penalty=options.repetition_penalty,
                 no_repeat_ngram_size=options.no_repeat_ngram_size,
+                suppress_sequences=suppress,
                 end_token=self._end_tokens or None,
                 static_prompt=static,
                 cache_static_prompt=static is not None,

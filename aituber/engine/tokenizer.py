@@ -38,6 +38,11 @@ class TextTokenizer:
             tokens.insert(0, self.bos_token)
         return tokens
 
+    def encode_spans(self, text: str) -> list[tuple[str, int, int]]:
+        """(token string, start, end) per token of `text` (no special tokens), the span in characters."""
+        encoding = self._tok.encode(text, add_special_tokens=False)
+        return [(token, start, end) for token, (start, end) in zip(encoding.tokens, encoding.offsets, strict=True)]
+
     def count(self, text: str) -> int:
         return len(self._tok.encode(text, add_special_tokens=False).ids)
 

@@ -92,3 +92,44 @@ def test_unknown_engines_and_options_are_config_errors(tiny_model, tmp_path):
         create_engine(EngineSettings(model=tiny_model, options={"url": "http://x"}))
     with pytest.raises(ModelError, match="model folder not found"):
         create_engine(EngineSettings(model=tmp_path / "missing"))
+
+
+def test_token_ngrams_are_runs_of_n_tokens_never_single_tokens():
+    from aituber.engine.ct2 import token_ngrams
+
+    assert token_ngrams([["a", "b", "c"], ["b", "c", "d"]], 2) == [["a", "b"], ["b", "c"], ["c", "d"]]
+    assert token_ngrams([["a", "b"]], 3) == [] and token_ngrams([["a", "b"]], 1) == []
+    assert len(token_ngrams([[str(i) for i in range(100)]], 2, limit=10)) == 10
+
+
+def test_avoided_phrases_are_not_repeated(engine):
+    """`GenerationOptions.avoid`: runs of tokens from the given texts are suppressed while decoding."""
+    import dataclasses
+
+    options = GenerationOptions(max_new_tokens=12, max_chars=None, temperature=0.0, repetition_penalty=1.0)
+    first = "".join(c.text for c in engine.generate("こんにちは", options))
+    assert first and "".join(c.text for c in engine.generate("こんにちは", options)) == first  # greedy: the same
+    avoiding = dataclasses.replace(options, avoid=(first,), avoid_ngram_size=2)
+    grams = engine.avoid_sequences(avoiding)
+    assert grams and all(len(g) == 2 for g in grams)
+    second = "".join(c.text for c in engine.generate("こんにちは", avoiding))
+    assert second != first
+    assert engine.avoid_sequences(options) is None
+
+
+def test_avoided_runs_never_end_in_the_characters_own_phrases(engine):
+    """CTranslate2 bans a run's last token: a run ending inside "ミカ" would stop the model from
+    finishing its own name once begun, one ending at its start from saying it."""
+    import dataclasses
+
+    text = "今日もミカは元気ミカ"
+    spans = engine.tokenizer.encode_spans(text)
+    inside = {3, 4, 8, 9}  # each "ミカ"
+    options = GenerationOptions(avoid=(text,), avoid_ngram_size=2)
+    every = engine.avoid_sequences(options)
+    kept = engine.avoid_sequences(dataclasses.replace(options, avoid_keep=("ミカ",)))
+    tokens = [token for token, _, _ in spans]
+    enders = {tuple(tokens[i - 1:i + 1]) for i in range(1, len(spans)) if spans[i][1] in inside}
+    assert enders and enders <= {tuple(g) for g in every}
+    assert not enders & {tuple(g) for g in kept}
+    assert {tuple(g) for g in kept} == {tuple(g) for g in every} - enders

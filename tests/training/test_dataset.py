@@ -115,14 +115,54 @@ def test_loss_is_only_on_the_reply_and_the_end_token() -> None:
 
 
 def test_multi_turn_trains_each_reply_with_the_earlier_turns_as_memory() -> None:
+    """In the "comments" form (the default) the earlier comments, never the earlier replies."""
     encoder = char_encoder()
-    example = Example("f:3", (Exchange("やあ", "やあ！"), Exchange("元気？", "元気だよ")))
+    example = Example("f:3", (Exchange("やあ", "やあ！", "視聴者名: しお"), Exchange("元気？", "元気だよ")))
     first, second = encoder.encode(example)
     assert second.source == "f:3: turn 2"
     prompt = text_of(second.input_ids[:second.prompt_length])
-    assert "### instruction:\nやあ\n\n### output:\nやあ！\n\n### instruction:\n元気？" in prompt
+    assert prompt.endswith("### instruction:\n元気？\n\n### input:\n前のコメント: しお「やあ」\n\n### output:\n")
+    assert "やあ！" not in prompt
     assert text_of(l for l in second.labels if l != IGNORE_INDEX) == "元気だよ"
     assert text_of(l for l in first.labels if l != IGNORE_INDEX) == "やあ！"
+
+
+def test_memory_in_training_is_the_bots_memory_with_viewer_names() -> None:
+    """Each remembered turn has its viewer's name, as the bot's memory has it; the form, the number of
+    turns and the budget are the bot's."""
+    from aituber.core.conversation import Conversation
+
+    turns = (Exchange("こんにちは", "こんにちは！", "視聴者名: たぬき / 前回のコメント: 眠い"),
+             Exchange("歌って", "いいよ〜", "視聴者名: ねこ"), Exchange("何歌う？", "星の歌かな", "視聴者名: しお"),
+             Exchange("楽しみ", "ありがとう！", "視聴者名: ねこ"))
+    for memory in ("comments", "replies"):
+        builder = PromptBuilder(INSTRUCTION, "ペルソナ", memory=memory)
+        encoder = PromptEncoder(builder, lambda text: [ord(c) for c in text], 1, 2, memory_turns=2,
+                                memory_tokens=160)
+        bot = Conversation(builder, len, memory_turns=2, memory_tokens=160)
+        for turn, item in zip(turns, encoder.encode(Example("f:1", turns)), strict=True):
+            viewer = turn.input.split("視聴者名: ")[1].split(" /")[0]
+            expected = bot.builder.training_example(turn.instruction, turn.output, turn.input, bot.history())[0]
+            assert text_of(item.input_ids[:item.prompt_length]) == expected
+            bot.remember(turn.instruction, viewer, turn.output)
+        last = text_of(item.input_ids[:item.prompt_length])
+        assert "こんにちは" not in last and "視聴者名: ねこ" in last  # two turns kept, with their names
+
+
+def test_viewer_of_reads_the_name_from_the_input() -> None:
+    from training.dataset import viewer_of
+
+    assert viewer_of("視聴者名: たぬき丸") == "たぬき丸"
+    assert viewer_of("視聴者名: あおいとり / 前回のコメント: 明日テスト") == "あおいとり"
+    assert viewer_of("視聴者名: X/ 地域: 海外") == "X"
+    assert viewer_of("天気: 雪") is None and viewer_of("") is None
+
+
+def test_no_memory_when_the_character_remembers_nothing() -> None:
+    encoder = PromptEncoder(PromptBuilder(INSTRUCTION, ""), lambda text: [ord(c) for c in text], 1, 2,
+                            memory_turns=0)
+    _, second = encoder.encode(Example("f:1", (Exchange("やあ", "やあ！"), Exchange("元気？", "元気だよ"))))
+    assert text_of(second.input_ids[:second.prompt_length]) == "### instruction:\n元気？\n\n### output:\n"
 
 
 def test_over_long_in_tokens_names_the_line() -> None:

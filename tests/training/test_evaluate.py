@@ -125,3 +125,66 @@ def test_time_per_token_leaves_out_the_prefill() -> None:
     assert short.decode_per_token_s == pytest.approx(0.05) and long.decode_per_token_s == pytest.approx(0.05)
     assert Reply("s", "c", "a", "stop", 0.08, 0.08, 1).decode_per_token_s is None
     assert Reply("s", "c", "", "stop", None, 0.3, 5).decode_per_token_s is None
+
+
+def _session_run(texts: list[tuple[str, str]], label: str):
+    from training.session import SessionReply, SessionRun
+
+    run = SessionRun(log=Path("chat.jsonl"), model_dir=Path(label), label=label, comments=len(texts) + 1,
+                     skipped={"empty": 1}, thanks=1, device="cpu", compute_type="int8")
+    for i, (comment, text) in enumerate(texts):
+        run.replies.append(SessionReply(f"c{i}", comment, "しお", text, text, "stop", 0.1 * (i + 1), 1.0, 10))
+    return run
+
+
+def test_the_session_report_puts_base_and_tuned_side_by_side(sample_character: Path) -> None:
+    from training.evaluate import SessionReport, render_session, session_comparison, session_metrics
+    from training.session import comment_key
+
+    character, _ = load_training_character(sample_character)
+    expectations = {comment_key("ゲームは好き？"): ("ゲーム",)}
+    base = _session_run([("ゲームは好き？", "ごめんね、ミカはじっくりみてるよ"),
+                         ("こんばんは", "ごめんね、ミカはじっくりみてるよ〜")], "base")
+    tuned = _session_run([("ゲームは好き？", "ゲーム大好きだよ！"), ("こんばんは", "こんばんは！ゆっくりしてね、ミカより")], "tuned")
+    metrics = session_metrics(tuned, character, expectations)
+    assert (metrics["echo_rate"], metrics["top_opening"], metrics["on_topic"], metrics["on_topic_n"]) == (0.0, 0.5, 1.0, 1)
+    assert metrics["replies"] == 2 and metrics["thanks"] == 1 and metrics["skipped"] == 1
+    assert metrics["first_token_p50_ms"] == 100
+    assert session_metrics(base, character, expectations)["echo_rate"] == 0.5
+    report = SessionReport(character, Path("chat.jsonl"), tuned, base, expectations)
+    text = render_session(report)
+    assert "| metric | base | tuned |" in text
+    assert "| echo rate (a 6-char run from one of the 5 previous replies) | 50.0 % | 0.0 % |" in text
+    assert "| most common opening (3 chars), share of replies | 100.0 % (ごめん) | 50.0 % (ゲーム) |" in text
+    assert "| on-topic (an expected keyword; comments with `expect`) | 0.0 % | 100.0 % |" in text
+    assert "| ゲームは好き？ | ごめんね、ミカはじっくりみてるよ | ゲーム大好きだよ！ |" in text
+    assert all(session_comparison(report).values())
+
+
+@pytest.mark.slow
+def test_aituber_eval_session_replays_a_log_through_the_pipeline(trained, tiny_character: Path, tmp_path: Path,
+                                                                 capsys) -> None:
+    import json
+
+    from aituber.cli import main
+
+    log = tmp_path / "chat.jsonl"
+    log.write_text("".join(json.dumps({"id": f"c{i}", "offset_s": float(i), "author": {"name": name},
+                                       "kind": "text", "text": text}, ensure_ascii=False) + "\n"
+                           for i, (name, text) in enumerate([("たろう", "こんにちは！"), ("はな", "元気？"),
+                                                             ("じろう", ""), ("たろう", "歌って")])),
+                   encoding="utf-8")
+    out = tmp_path / "session.md"
+    assert main(["eval", str(tiny_character), "--model", str(trained.model_dir), "--baseline",
+                 str(trained.model_dir), "--session", str(log), "--avoid-recent", "3", "--device", "cpu",
+                 "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("# Session evaluation: ミカ (tiny)") and "## Session:" in text
+    assert "| metric | base | tuned |" in text and "| model replies (answers and idle talk) | 3 | 3 |" in text
+    assert "| comments skipped (moderation, queue) | 1 | 1 |" in text
+    assert "memory `comments` (2 turns)" in text and "the last 3 replies suppressed" in text
+    err = capsys.readouterr().err
+    assert "session chat.jsonl (tuned): 4/4 items" in err and "session chat.jsonl (base): 4/4 items" in err
+    assert main(["eval", str(tiny_character), "--model", str(trained.model_dir), "--session",
+                 str(tmp_path / "missing.jsonl")]) == 2
+    assert "missing.jsonl: chat log not found" in capsys.readouterr().err
