@@ -489,10 +489,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "eval":
             from training.evaluate import cli_eval
 
-            if args.model is None:
+            own_model = args.model is None
+            if own_model:
                 args.model, _ = resolve_model(None, args.character)
-            if args.baseline is not None and str(args.baseline) == "default":
-                args.baseline = _ensure_default_model()
+            # The character's own model is compared with the untuned one unless told otherwise.
+            baseline = str(args.baseline) if args.baseline is not None else ("default" if own_model else "none")
+            args.baseline = None
+            if baseline == "default":
+                default = _ensure_default_model()
+                if Path(args.model).resolve() != default.resolve():  # no adapter: nothing to compare
+                    args.baseline = default
+            elif baseline != "none":
+                args.baseline = Path(baseline)
             cli_eval(args)
             return 0
     except AituberError as exc:

@@ -562,7 +562,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("character", type=Path, metavar="DIR", help="character folder (dataset/eval.jsonl)")
     parser.add_argument("--model", type=Path, metavar="DIR", help="model to evaluate (default: the tuned model)")
     parser.add_argument("--baseline", type=Path, metavar="DIR",
-                        help="model to compare with; 'default' (with `aituber eval`) = the prepared Gemma 3 270M")
+                        help="model to compare with; with `aituber eval`: 'default' = the prepared Gemma 3 270M "
+                             "(the default when --model is not given: base against tuned), 'none' = no comparison")
     parser.add_argument("--out", type=Path, metavar="FILE", help="write the Markdown report here (default: print)")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N comments")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
@@ -593,6 +594,8 @@ def cli_eval(args: argparse.Namespace) -> Report | None:
     held-out comments' report (None when only sessions were asked for)."""
     if args.model is None:
         raise SystemExit("aituber eval: --model DIR is required here")
+    if args.baseline is not None and str(args.baseline) == "none":
+        args.baseline = None
     def progress(done: int, total: int) -> None:
         if done % 10 == 0 or done == total:
             _stderr(f"{args.character.name}: {done}/{total} comments")

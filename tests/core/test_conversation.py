@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aituber.core.conversation import Conversation, avoid_fragments, occurrence_mask, shared_mask
+from aituber.core.conversation import Conversation, avoid_fragments
 from aituber.core.prompt import CHAT, INSTRUCTION, RINNA, MemoryForm, PromptBuilder, PromptForm, Turn, select_history
 
 HISTORY = [Turn("好きな食べ物は？", "いちごパフェだよ！", "たぬき丸"), Turn("ゲームする？", "するよ〜", "ねこ")]

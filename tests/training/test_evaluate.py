@@ -188,3 +188,30 @@ def test_aituber_eval_session_replays_a_log_through_the_pipeline(trained, tiny_c
     assert main(["eval", str(tiny_character), "--model", str(trained.model_dir), "--session",
                  str(tmp_path / "missing.jsonl")]) == 2
     assert "missing.jsonl: chat log not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_aituber_eval_compares_the_characters_own_model_with_the_untuned_one(
+        trained, tiny_character: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """Without --model, `aituber eval` runs the character's tuned model against the untuned default
+    (base against tuned); `--baseline none` runs the tuned model alone."""
+    import json
+    import shutil
+
+    import aituber.cli as cli
+
+    untuned = shutil.copytree(trained.model_dir, tmp_path / "untuned")  # stands in for the prepared default
+    monkeypatch.setattr(cli, "resolve_model", lambda model, character_dir: (trained.model_dir, "tiny's trained model"))
+    monkeypatch.setattr(cli, "_ensure_default_model", lambda: untuned)
+    log = tmp_path / "chat.jsonl"
+    log.write_text("".join(json.dumps({"id": f"c{i}", "offset_s": float(i), "author": {"name": "たろう"},
+                                       "kind": "text", "text": text}, ensure_ascii=False) + "\n"
+                           for i, text in enumerate(["こんにちは！", "元気？"])), encoding="utf-8")
+    out = tmp_path / "session.md"
+    assert cli.main(["eval", str(tiny_character), "--session", str(log), "--device", "cpu", "--out", str(out)]) == 0
+    assert "| metric | base | tuned |" in out.read_text(encoding="utf-8")
+    assert "session chat.jsonl (base): 2/2 items" in capsys.readouterr().err
+    assert cli.main(["eval", str(tiny_character), "--session", str(log), "--baseline", "none", "--device", "cpu",
+                     "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "| metric | model |" in text and "| metric | base |" not in text

@@ -21,14 +21,14 @@ from aituber.core.events import (
 )
 from aituber.outputs.overlay import OverlayServer
 from aituber.outputs.transcript import TranscriptWriter
-from tests.outputs.conftest import mosquitto, mosquitto_factory
+from tests.outputs.conftest import mosquitto, mosquitto_factory  # noqa: F401 (fixtures)
 from tests.outputs.test_mqtt import BASE, make_output, receive, running
 
 T0 = 1764300000.0
 CLAUSE = SpeechStarted("r1", 0, "こんにちは、", 1.25, T0 + 1, T0 + 0.9, 0.08, b"RIFF-not-sent-to-mqtt")
 
 
-async def test_mqtt_announces_each_clause_for_lip_sync(mosquitto):
+async def test_mqtt_announces_each_clause_for_lip_sync(mosquitto):  # noqa: F811
     output = make_output(mosquitto.port)
     async with aiomqtt.Client("127.0.0.1", mosquitto.port) as watcher, running(output):
         await watcher.subscribe(f"{BASE}/speech", qos=1)
