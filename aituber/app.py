@@ -180,6 +180,7 @@ class Pipeline:
                 await self.run(group)
             return self.stats
         self._tasks = tasks
+        await asyncio.to_thread(self.moderator.prepare)  # not in the first reply, on the event loop
         self.emit(StatusChanged("paused" if self.paused else "online"))
         try:
             tasks.create_task(self._ingest(), name="ingest")
@@ -198,6 +199,9 @@ class Pipeline:
             self.emit(executed(command, skipped, "" if skipped else "nothing to skip"))
         else:
             self.emit_all(self.director.execute(command, self.clock()))
+            if command.name == "ng" and self._tasks is not None:  # the new NG list compiles off the loop
+                with contextlib.suppress(RuntimeError):  # the run is over: the next one prepares it
+                    self._tasks.create_task(asyncio.to_thread(self.moderator.prepare), name="ng-prepare")
         self._wake.set()
 
     def handle_control(self, payload: bytes | str, source: str = "mqtt") -> str | None:

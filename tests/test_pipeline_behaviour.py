@@ -483,3 +483,36 @@ async def test_a_users_mistake_at_start_stops_the_run_before_anything(character)
         await run_pipeline(character, QueueSource(comment(1), None), ScriptedEngine(),
                            [a, Lifecycle("b", log, fail_start=ConfigError("port in use"))])
     assert log == ["start a", "start b", "close a"]
+
+
+async def test_the_ng_patterns_are_compiled_off_the_event_loop_before_replies(character, monkeypatch):
+    """Compiling the streaming NG patterns takes a good part of a second for the built-in list: it
+    happens in a thread when the run starts (and after a streamer's `ng`), never inside a reply on
+    the event loop."""
+    import threading
+
+    from aituber.core.ngwords import NgMatcher
+
+    compiled_in: list[str] = []
+    original = NgMatcher._partial_patterns
+
+    def recording(self):
+        compiling = self._partial is None
+        patterns = original(self)
+        if compiling:  # noted once compiled, so that the test waits for the whole compilation
+            compiled_in.append(threading.current_thread().name)
+        return patterns
+
+    monkeypatch.setattr(NgMatcher, "_partial_patterns", recording)
+    source, out = QueueSource(), Collect()
+    pipeline = Pipeline(character=character, engine=ScriptedEngine(), source=source, outputs=[out])
+    run = asyncio.create_task(pipeline.run())
+    source.put(comment(1, "こんにちは"))
+    await out.wait_for(lambda: len(out.of(ReplyEnded)) == 1)
+    pipeline.execute(Command("ng", "ばなな", "panel"))
+    await eventually(lambda: len(compiled_in) == 2)
+    source.put(comment(2, "元気？"))
+    source.close()
+    await asyncio.wait_for(run, 10)
+    assert len(out.of(ReplyEnded)) == 2
+    assert len(compiled_in) == 2 and threading.main_thread().name not in compiled_in, compiled_in

@@ -127,6 +127,11 @@ class Moderator:
         """Where the unfinished tail of a streaming reply starts (see `NgMatcher.pending_start`)."""
         return self._ng.pending_start(text)
 
+    def prepare(self) -> None:
+        """Compile the NG matching that replies need (slow for the built-in list: call it off the event
+        loop before replies start, and after `add_ng_word`)."""
+        self._ng.prepare()
+
     def add_ng_word(self, entry: str) -> None:
         """One more NG entry for the rest of this session (a word, or "re:REGEX"), for comments, names
         and replies alike. Raises ConfigError for an empty entry or a bad regex."""

@@ -783,6 +783,11 @@ class NgMatcher:
             )
         return self._partial
 
+    def prepare(self) -> None:
+        """Build now what streaming needs (its patterns take a good part of a second to compile for
+        the built-in list), so that a caller can do it off the event loop instead of in the first reply."""
+        self._partial_patterns()
+
     def pending_start(self, text: str) -> int:
         """Where the part of a streaming `text` starts whose filtering more text could still change
         (len(text) when none): a partial NG match, a hit whose context is not all there yet, or a last
