@@ -489,19 +489,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "eval":
             from training.evaluate import cli_eval
 
-            own_model = args.model is None
-            if own_model:
+            if args.model is None:
                 args.model, _ = resolve_model(None, args.character)
-            # The character's own model is compared with the untuned one unless told otherwise.
-            baseline = str(args.baseline) if args.baseline is not None else ("default" if own_model else "none")
-            args.baseline = None
-            if baseline == "default":
+                if args.baseline is None:  # the character's own model, against the untuned one
+                    args.baseline = Path("default")
+            if args.baseline is not None and str(args.baseline) == "default":
                 default = _ensure_default_model()
-                if Path(args.model).resolve() != default.resolve():  # no adapter: nothing to compare
-                    args.baseline = default
-            elif baseline != "none":
-                args.baseline = Path(baseline)
-            cli_eval(args)
+                # Without an adapter the model is the default one: nothing to compare.
+                args.baseline = default if Path(args.model).resolve() != default.resolve() else None
+            cli_eval(args)  # it reads --baseline none as no comparison
             return 0
     except AituberError as exc:
         print(f"aituber: error: {exc}", file=sys.stderr)

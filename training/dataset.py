@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,21 @@ def _exchange(value: Any, where: str, problems: list[str], max_chars: int) -> Ex
     return exchange
 
 
+def json_lines(path: Path, lines: Sequence[str], problems: list[str]) -> Iterator[tuple[int, str, Any]]:
+    """(line number, "FILE:LINE", value) for every non-blank line of the JSON Lines file `path`; a line
+    that is not JSON goes into `problems` (`FILE:LINE: bad JSON: ...`) instead."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{where}: bad JSON: {exc.msg} (column {exc.colno})")
+            continue
+        yield number, where, value
+
+
 def read_examples(path: str | Path, max_chars: int = DEFAULT_MAX_CHARS) -> tuple[list[Example], list[str]]:
     """Every valid example in `path`, and every problem found (`FILE:LINE: reason`)."""
     path = Path(path)
@@ -139,15 +154,7 @@ def read_examples(path: str | Path, max_chars: int = DEFAULT_MAX_CHARS) -> tuple
         return [], [f"{path}: file not found"]
     except (OSError, UnicodeDecodeError) as exc:
         return [], [f"{path}: unreadable: {exc}"]
-    for number, line in enumerate(lines, start=1):
-        where = f"{path}:{number}"
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: bad JSON: {exc.msg} (column {exc.colno})")
-            continue
+    for number, where, value in json_lines(path, lines, problems):
         if isinstance(value, dict) and "turns" in value:
             extra = sorted(set(value) - {"turns"})
             if extra:
@@ -189,15 +196,7 @@ def load_comments(path: str | Path) -> list[tuple[str, Exchange]]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError([f"{path}: unreadable: {exc}"]) from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: bad JSON: {exc.msg} (column {exc.colno})")
-            continue
+    for _, where, value in json_lines(path, lines, problems):
         text = value.get("instruction") if isinstance(value, dict) else None
         if not isinstance(text, str) or not text.strip():
             problems.append(f"{where}: missing or empty 'instruction'")

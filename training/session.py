@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import time
 import unicodedata
@@ -47,7 +46,7 @@ from aituber.core.events import CommentSkipped, Event, ReplyEnded
 from aituber.core.prompt import Prompt
 from aituber.engine.base import Engine, EngineInfo, EngineSettings, GenerationOptions, ReplyChunk
 
-from training.dataset import DatasetError
+from training.dataset import DatasetError, json_lines
 
 log = logging.getLogger(__name__)
 
@@ -169,19 +168,12 @@ def load_expectations(path: Path) -> dict[str, tuple[str, ...]]:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError([f"{path}: unreadable: {exc}"]) from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{number}: bad JSON: {exc.msg} (column {exc.colno})")
-            continue
+    for _, where, value in json_lines(path, lines, problems):
         expect = value.get("expect") if isinstance(value, dict) else None
         if expect is None:
             continue
         if not isinstance(expect, list) or not all(isinstance(k, str) and k.strip() for k in expect) or not expect:
-            problems.append(f"{path}:{number}: 'expect' must be a non-empty list of non-empty strings")
+            problems.append(f"{where}: 'expect' must be a non-empty list of non-empty strings")
             continue
         out[comment_key(str(value.get("instruction", "")))] = tuple(expect)
     if problems:

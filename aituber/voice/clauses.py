@@ -91,12 +91,13 @@ class ClauseSplitter:
                 return i + 1
             i += 1
         self._scan = i
-        if not self._emitted and self._first_max_chars is not None and _visible(buf) > self._first_max_chars:
+        visible = _visible(buf)
+        if not self._emitted and self._first_max_chars is not None and visible > self._first_max_chars:
             cut = self._first_phrase_end(buf)
             if cut:
                 self._scan = 0
                 return cut
-        if _visible(buf) >= self.max_chars:
+        if visible >= self.max_chars:
             cut = _cut_point(buf, self.max_chars, min_chars)
             self._scan = 0
             return cut
