@@ -98,7 +98,7 @@ def _add_vocab_arg(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--vocab", default=DEFAULT_VOCAB, choices=list(VOCABS),
                    help=f"vocabulary (default: {DEFAULT_VOCAB}): full, the model's whole one; ja, trimmed after the "
-                        "merge to kana/kanji, symbols, emoji and frequent Latin (other text is spelled in bytes): "
+                        "merge to kana/kanji, symbols, emoji and frequent English (other text is spelled in bytes): "
                         "about half the model size and time per token on a CPU (needs a byte-fallback BPE "
                         "tokenizer: Gemma, Llama)")
 

@@ -42,13 +42,21 @@ def read_model_info(model_dir: Path) -> dict[str, Any]:
 
 
 def model_vocab(info: dict[str, Any]) -> str:
-    """The vocabulary a model was converted with (aituber.engine.vocab.VOCABS): "full" unless trimmed."""
+    """The vocabulary a model was converted with (aituber.engine.vocab.VOCABS): "full" unless trimmed;
+    "ja (an earlier selection)" for a folder trimmed before the selection's current version (asking
+    for `ja` then converts it again)."""
+    from aituber.engine.vocab import VOCAB_VERSIONS
+
     vocab = info.get("vocab")
-    return vocab if isinstance(vocab, str) else "full"
+    if not isinstance(vocab, str):
+        return "full"
+    if vocab in VOCAB_VERSIONS and info.get("vocab_version", 1) != VOCAB_VERSIONS[vocab]:
+        return f"{vocab} (an earlier selection)"
+    return vocab
 
 
 def describe_vocab(model_dir: Path) -> str:
-    """'vocab full' or 'vocab ja (43,659 of 262,144 tokens)', for the run summary."""
+    """'vocab full' or 'vocab ja (49,734 of 262,144 tokens)', for the run summary."""
     info = read_model_info(model_dir)
     vocab = model_vocab(info)
     size, source = info.get("vocab_size"), info.get("source_vocab_size")

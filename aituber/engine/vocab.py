@@ -11,10 +11,15 @@ most of it (Cyrillic, Devanagari, European words...). `trim_vocabulary(tokenizer
   Japanese is not written with (not in JIS X 0213: simplified Chinese `们`, `这`...);
 - punctuation, digit, symbol and emoji tokens, emoji sequences, kaomoji pieces and whitespace runs,
   but of the runs of ASCII punctuation (`!!`, `...`, code such as `}^{\\`) only the first `symbol_tokens`;
-- Latin: every single letter, the first `latin_words` words (`▁hello`: after a space) and the first
-  `latin_pieces` other multi-letter tokens (`www`, `ing`) in vocabulary order (a BPE vocabulary lists
-  its tokens in merge order, most frequent first); a word kept after a space is kept without it too
-  (`YouTube` beside `▁YouTube`), as Japanese text writes it;
+- English: the tokens that spell the most frequent English words whole (`english_words()`, wordfreq's
+  English list, from subtitles, web text, Twitter and Reddit among others: `▁hello`, `▁lol`, `▁haha`,
+  `Hello`, `▁OK`). Gemma's vocabulary is multilingual and its order is not English frequency: in
+  vocabulary order `▁hello` is the 12,271st Latin word and `▁raining` the 39,560th, after thousands
+  of European words a Japanese stream never sees;
+- Latin: every single letter, the first `latin_words` words after a space (`▁YouTube`, `▁iPhone`) and
+  the first `latin_pieces` other multi-letter tokens (`www`, `ing`, `AU`) in vocabulary order (the
+  order BPE learnt them in); a word kept after a space is kept without it too (`YouTube` beside
+  `▁YouTube`), as Japanese text writes it;
 - single Greek and Cyrillic letters (kaomoji are made of them: `(´・ω・｀)`, `(´Д｀)`);
 - every token the full tokenizer uses for `keep_texts` (a character's persona, prompt template and
   dialogue data: its prompt then encodes exactly as with the full vocabulary);
@@ -48,13 +53,21 @@ from aituber.errors import ModelError
 
 VOCABS: dict[str, str] = {
     "full": "the model's whole vocabulary",
-    "ja": "trimmed to what a Japanese character says (kana/kanji, symbols, emoji, frequent Latin, byte fallback)",
+    "ja": "trimmed to what a Japanese character says (kana/kanji, symbols, emoji, frequent English, byte fallback)",
 }
 DEFAULT_VOCAB = "full"
-LATIN_WORDS = 8_000
-"""Latin words after a space (`▁hello`) kept by `ja`, the most frequent first."""
+VOCAB_VERSIONS: dict[str, int] = {"ja": 2}
+"""The version of each trimmed vocabulary's selection, recorded in the model folder's info: a folder
+trimmed by an earlier one (`ja` 1: Latin words in vocabulary order, without the English list) is
+converted again when asked for. Raise it whenever what `ja` keeps changes."""
+ENGLISH_WORDS = 8_000
+"""The most frequent English words (`english_words()`) kept by `ja`, as the tokens that spell each one
+whole (`_english_forms`: `▁hello`, and for the more frequent ones `▁Hello`, `hello`, `Hello`, `▁OK`)."""
+LATIN_WORDS = 4_000
+"""Latin words after a space kept by `ja`, the first ones in vocabulary order (beside the English list:
+the names and brands it writes in lower case, `▁YouTube`, `▁iPhone`)."""
 LATIN_PIECES = 4_000
-"""Other multi-letter Latin tokens (`www`, `ing`) kept by `ja`, the most frequent first."""
+"""Other multi-letter Latin tokens (`www`, `ing`, `AU`) kept by `ja`, the first in vocabulary order."""
 SYMBOL_TOKENS = 2_000
 """Runs of ASCII punctuation (`!!`, `...`, `?!`) kept by `ja`, the most frequent first."""
 
@@ -73,6 +86,7 @@ CATEGORIES = {
     "bytes": "byte fallback",
     "japanese": "kana/kanji",
     "symbols": "punctuation, digits, emoji, spaces",
+    "english": "English words",
     "latin": "Latin",
     "kaomoji": "Greek/Cyrillic letters",
     "texts": "the character's texts",
@@ -107,7 +121,8 @@ class TrimmedVocab:
 
     def info(self) -> dict[str, Any]:
         """What aituber_model.json records."""
-        return {"vocab": self.vocab, "vocab_size": self.size, "source_vocab_size": self.source_size}
+        return {"vocab": self.vocab, "vocab_size": self.size, "source_vocab_size": self.source_size,
+                **({"vocab_version": VOCAB_VERSIONS[self.vocab]} if self.vocab in VOCAB_VERSIONS else {})}
 
 
 def check_vocab(vocab: str) -> str:
@@ -117,11 +132,13 @@ def check_vocab(vocab: str) -> str:
 
 
 def trim_vocabulary(tokenizer_json: str, vocab: str = "ja", *, keep_texts: Iterable[str] = (),
-                    latin_words: int = LATIN_WORDS, latin_pieces: int = LATIN_PIECES,
-                    symbol_tokens: int = SYMBOL_TOKENS,
+                    english: Sequence[str] | None = None, latin_words: int = LATIN_WORDS,
+                    latin_pieces: int = LATIN_PIECES, symbol_tokens: int = SYMBOL_TOKENS,
                     source: str = "tokenizer.json") -> TrimmedVocab:
     """The tokens `vocab` keeps (see the module doc), with every token the full tokenizer uses for
-    `keep_texts`, and the tokenizer.json rebuilt for them. `source` names the file in errors."""
+    `keep_texts`, and the tokenizer.json rebuilt for them. `english`: English words, the most frequent
+    first, whose tokens are kept (None: the first ENGLISH_WORDS of `english_words()`). `source` names
+    the file in errors."""
     check_vocab(vocab)
     data = json.loads(tokenizer_json)
     model = _check_byte_fallback_bpe(data, source)
@@ -138,8 +155,14 @@ def trim_vocabulary(tokenizer_json: str, vocab: str = "ja", *, keep_texts: Itera
         ranked = [i for i, c in category.items() if c == f"{name}*"]  # ids in vocabulary order: frequent first
         frequent.update(tokens[i] for i in ranked[:limit])
     keep: dict[int, str] = {}
+    words = english_words() if english is None else english
+    for rank, word in enumerate(words):
+        for token in _english_forms(word, rank, len(words)):
+            i = ids.get(token)
+            if i is not None and category[i] in ("words*", "latin*"):
+                keep[i] = "english"
     for i, c in category.items():
-        if c is None:
+        if c is None or i in keep:
             continue
         if c.endswith("*"):  # kept by frequency: among the first, or its twin after a space is
             if tokens[i] in frequent or _SPACE + tokens[i] in frequent:
@@ -166,6 +189,40 @@ def trim_vocabulary(tokenizer_json: str, vocab: str = "ja", *, keep_texts: Itera
     for i in kept:
         counts[keep[i]] += 1
     return TrimmedVocab(vocab, kept, len(tokens), _rebuild(data, tokens, kept, source), counts)
+
+
+def english_words(count: int = ENGLISH_WORDS) -> list[str]:
+    """The `count` most frequent English words written in ASCII letters (`hello`, `lol`, `youtube`), from
+    wordfreq's large English list (Wikipedia, subtitles, news, books, web text, Twitter and Reddit;
+    installed with the `prepare` extra, which converting a model needs anyway)."""
+    try:
+        import wordfreq
+    except ImportError as exc:
+        raise ModelError("trimming the vocabulary needs wordfreq's list of English words: "
+                         "pip install 'aituber[prepare]' (or --vocab full)") from exc
+    words: list[str] = []
+    for word in wordfreq.iter_wordlist("en", "large"):
+        if word.isascii() and word.isalpha():
+            words.append(word)
+            if len(words) == count:
+                break
+    return words
+
+
+def _english_forms(word: str, rank: int, count: int) -> list[str]:
+    """The tokens that would spell the `rank`-th of `count` English words whole, as chat writes it:
+    `▁hello` (after a space) for every word; for the more frequent half also `▁Hello` (a sentence's
+    first word, a name) and `hello` (after Japanese: `tomorrowも`), and in capitals when it is short
+    (`▁OK`, `AU`, `LOL`); for the most frequent quarter `Hello` too (a comment's first word: the bot's
+    prompt puts the comment at the start of a line)."""
+    forms = [_SPACE + word]
+    if rank < count // 2:
+        forms += [_SPACE + word.capitalize(), word]
+        if len(word) <= 3:
+            forms += [_SPACE + word.upper(), word.upper()]
+    if rank < count // 4:
+        forms.append(word.capitalize())
+    return forms
 
 
 def bpe_derivation(text: str, vocab: Mapping[str, int], ranks: Mapping[tuple[str, str], int]) -> list[str]:

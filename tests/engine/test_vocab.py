@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
-from aituber.engine.vocab import (CATEGORIES, VOCABS, bpe_derivation, remap_added_tokens_decoder, remap_token_ids,
-                                  trim_vocabulary)
+from aituber.engine.vocab import (CATEGORIES, VOCAB_VERSIONS, VOCABS, bpe_derivation, remap_added_tokens_decoder,
+                                  remap_token_ids, trim_vocabulary)
 from aituber.errors import ModelError
 from tests.conftest import REPO_ROOT
 from tests.tiny_byte_fallback import CORPUS, SPACE, build_gemma3_byte_fallback, gemma_like_tokenizer_json
@@ -50,7 +50,8 @@ def small() -> tuple[str, Tokenizer]:
 def small_trimmed(small):
     """Trimmed hard (few Latin tokens), with one English sentence kept as a character's text."""
     source, full = small
-    trimmed = trim_vocabulary(source, "ja", latin_words=2, latin_pieces=2, keep_texts=["Hello from the US! "])
+    trimmed = trim_vocabulary(source, "ja", english=(), latin_words=2, latin_pieces=2,
+                              keep_texts=["Hello from the US! "])
     return trimmed, Tokenizer.from_str(trimmed.tokenizer_json)
 
 
@@ -117,12 +118,42 @@ def test_a_kept_text_needs_the_tokens_bpe_passes_through(small) -> None:
     would drop (5 Latin tokens only): they are kept as its derivation, so it encodes the same."""
     source, full = small
     text = "Hello from the US! "
-    trimmed = trim_vocabulary(source, "ja", latin_words=2, latin_pieces=2, keep_texts=[text])
+    trimmed = trim_vocabulary(source, "ja", english=(), latin_words=2, latin_pieces=2, keep_texts=[text])
     assert trimmed.counts["derived"] > 0
     tok = Tokenizer.from_str(trimmed.tokenizer_json)
     assert [trimmed.keep[i] for i in encode(tok, text)] == encode(full, text) and len(encode(full, text)) == 1
-    without = trim_vocabulary(source, "ja", latin_words=2, latin_pieces=2)
+    without = trim_vocabulary(source, "ja", english=(), latin_words=2, latin_pieces=2)
     assert len(encode(Tokenizer.from_str(without.tokenizer_json), text)) > 1
+
+
+def test_english_words_are_kept_in_the_forms_chat_writes_them_the_more_frequent_in_more(small) -> None:
+    """Of four English words (most frequent first), the first half is kept lower case without a space
+    (`you`, `what`: after Japanese) and capitalised after one, in capitals when short; the first quarter
+    capitalised without a space too (`You`: a comment's first word). The rest only after a space:
+    `jump` (the third) goes, though the full vocabulary has it."""
+    source, full = small
+    trimmed = trim_vocabulary(source, "ja", english=["you", "what", "jump", "lazy"], latin_words=0, latin_pieces=0)
+    vocab = Tokenizer.from_str(trimmed.tokenizer_json).get_vocab()
+    assert {"you", "You", "what"} <= set(vocab) and trimmed.counts["english"] == 3
+    assert "jump" in full.get_vocab() and "jump" not in vocab
+    assert "jump" in Tokenizer.from_str(trim_vocabulary(
+        source, "ja", english=["jump", "you", "what", "lazy"], latin_words=0, latin_pieces=0).tokenizer_json).get_vocab()
+
+
+def test_english_words_are_the_most_frequent_first_in_ascii_letters() -> None:
+    from aituber.engine.vocab import english_words
+
+    words = english_words(3000)
+    assert len(words) == len(set(words)) == 3000 and words[0] == "the"
+    assert all(w.isascii() and w.isalpha() and w == w.lower() for w in words)
+    assert {"hello", "lol", "haha", "youtube", "game"} <= set(words)
+
+
+def test_without_wordfreq_trimming_says_what_to_install(small, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "wordfreq", None)  # import wordfreq -> ImportError
+    with pytest.raises(ModelError, match=r"wordfreq.*aituber\[prepare\].*--vocab full"):
+        trim_vocabulary(small[0], "ja")
+    assert trim_vocabulary(small[0], "full").size == small[1].get_vocab_size()
 
 
 def test_other_scripts_are_spelled_in_bytes_and_come_back(small_trimmed) -> None:
@@ -214,10 +245,15 @@ def test_gemma_ja_vocabulary(gemma) -> None:
     assert 35_000 < trimmed.size < 60_000, trimmed.describe()
     vocab = tok.get_vocab()
     for token in ("<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>", "www", "YouTube", "▁the", "こんにちは",
-                  "草", "。", "！", "😊", "ω", "\n"):
+                  "草", "。", "！", "😊", "ω", "\n",
+                  # English chat words, which Gemma's vocabulary order puts after thousands of European ones:
+                  "▁hello", "▁lol", "▁haha", "▁horror", "▁scary", "Hello", "What", "▁OK", "LOL"):
         assert token in vocab, token
     assert not any(t.startswith("<unused") for t in vocab)
     assert "▁машин" not in vocab and "த்தில்" not in vocab
+    for token in ("▁według", "▁również", "▁beaucoup", "▁Zusammenarbeit"):
+        assert token in full.get_vocab() and token not in vocab, token
+    assert trimmed.counts["english"] > 10_000 and trimmed.info()["vocab_version"] == VOCAB_VERSIONS["ja"]
 
 
 @pytest.mark.slow
@@ -415,10 +451,15 @@ def test_tuned_model_trims_after_the_merge_once_per_adapter_and_vocabulary(byte_
     assert out == full_dir.with_name("tiny-hf-int8-ja") and tuned_model_status(character, cache, "ja") == (out, True)
     assert tuned_model_status(character, cache) == (full_dir, False)
     info = json.loads((out / "aituber_model.json").read_text(encoding="utf-8"))
-    assert info["vocab"] == "ja" and info["adapter_sha256"]
+    assert info["vocab"] == "ja" and info["adapter_sha256"] and info["vocab_version"] == VOCAB_VERSIONS["ja"]
     lines.clear()
     assert ensure_tuned_model(character, cache, progress=lines.append, vocab="ja") == out
     assert lines == [f"tuned model already prepared: {out}"]
+    # One trimmed by an earlier selection of `ja` is not the one asked for (ensure builds it again).
+    stale = {k: v for k, v in info.items() if k != "vocab_version"}
+    (out / "aituber_model.json").write_text(json.dumps(stale), encoding="utf-8")
+    assert tuned_model_status(character, cache, "ja") == (out, False)
+    (out / "aituber_model.json").write_text(json.dumps(info), encoding="utf-8")
     # Every text of the character encodes as with the full vocabulary.
     full_tok, tok = Tokenizer.from_file(str(hf / "tokenizer.json")), Tokenizer.from_file(str(out / "tokenizer.json"))
     for text in character_texts(character):
@@ -475,8 +516,8 @@ def test_prepare_keeps_a_model_of_the_asked_vocabulary_and_redoes_another(tmp_pa
     out = tmp_path / "models" / "gemma-3-270m-int8"
     out.mkdir(parents=True)
     (out / "model.bin").write_bytes(b"")
-    (out / "aituber_model.json").write_text(json.dumps({"vocab": "ja", "vocab_size": 43_659,
-                                                        "source_vocab_size": 262_144}), encoding="utf-8")
+    info = {"vocab": "ja", "vocab_size": 43_659, "source_vocab_size": 262_144, "vocab_version": VOCAB_VERSIONS["ja"]}
+    (out / "aituber_model.json").write_text(json.dumps(info), encoding="utf-8")
     converted: list[str] = []
     monkeypatch.setattr(prepare, "_require_training_extra", lambda: None)
     monkeypatch.setattr(prepare, "export_default_hf", lambda *a, **kw: tmp_path / "hf")
@@ -492,3 +533,11 @@ def test_prepare_keeps_a_model_of_the_asked_vocabulary_and_redoes_another(tmp_pa
 
     assert describe_vocab(out) == "vocab ja (43,659 of 262,144 tokens)"
     assert describe_vocab(tmp_path) == "vocab full"
+    # A folder trimmed by an earlier `ja` selection (no version recorded) is converted again when asked for.
+    del info["vocab_version"]
+    (out / "aituber_model.json").write_text(json.dumps(info), encoding="utf-8")
+    lines.clear()
+    prepare.prepare_default(out, progress=lines.append, vocab="ja")
+    assert converted == ["full", "ja"]
+    assert f"{out} holds the model with vocabulary ja (an earlier selection); preparing it with ja" in lines
+    assert describe_vocab(out) == "vocab ja (an earlier selection) (43,659 of 262,144 tokens)"
